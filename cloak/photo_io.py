@@ -423,12 +423,13 @@ def _decode(path: Path, img: Image.Image) -> Photo:
     exif_bytes, orientation = _read_exif(img, notes)
 
     rgb, alpha, bit_depth, is_gray = _to_arrays(img, notes)
-    if mode == "CMYK" and icc is not None:
-        icc = None
-        notes.append(
-            "CMYK photo converted to RGB; its CMYK colour profile can't describe RGB and "
-            "was dropped"
-        )
+    if mode == "CMYK":
+        note = "CMYK photo converted to RGB"
+        if icc is not None:
+            # The profile maps CMYK values; attached to RGB pixels it would garble colours.
+            icc = None
+            note += "; its CMYK colour profile can't describe RGB and was dropped"
+        notes.append(note)
     if fmt == "PNG" and _png_is_16bit_colour(path):
         notes.append("16-bit colour reduced to 8-bit (16-bit grayscale is kept)")
     if mode in ("P", "PA"):
