@@ -291,7 +291,7 @@ def _bomb_error(path: Path, width: int, height: int, max_pixels: int) -> PhotoEr
     )
 
 
-def _open_image(path: Path, max_pixels: int) -> Image.Image:
+def _open_image(path: Path, max_pixels: int, warned: list[str]) -> Image.Image:
     """Open ``path`` (header only) and check its size before any pixel is decoded."""
     with open(path, "rb") as f:
         head = f.read(4096)
@@ -308,7 +308,9 @@ def _open_image(path: Path, max_pixels: int) -> Image.Image:
     if path.suffix.lower() in HEIF_SUFFIXES or is_heif_header:
         _register_heif(path)
     try:
-        with _PILLOW_LIMIT_LOCK, warnings.catch_warnings():
+        # Warnings (e.g. "Corrupt EXIF data") become notes rather than console noise.
+        with _PILLOW_LIMIT_LOCK, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             previous = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = None
@@ -328,9 +330,16 @@ def _open_image(path: Path, max_pixels: int) -> Image.Image:
             path, f"is too large to open safely ({exc}); downscale it or raise --max-pixels"
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError, StructError, MemoryError) as exc:
+        if "MAX_TEXT_CHUNK" in str(exc):
+            raise PhotoError(
+                path,
+                "holds a metadata block (text or colour profile) over Pillow's 1 MB safety "
+                "limit; re-export it without the oversized metadata",
+            ) from None
         raise PhotoError(
             path, f"file is truncated or damaged ({exc}); re-download or re-export it"
         ) from None
+    warned.extend(f"reader warning: {w.message}" for w in caught)
     width, height = img.size
     if width <= 0 or height <= 0:
         img.close()
@@ -366,10 +375,11 @@ def load_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
             f"has an unsupported type {path.suffix or '(no suffix)'!r}; convert it to JPEG or "
             f"PNG (supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})",
         )
+    warned: list[str] = []
     try:
         if path.stat().st_size == 0:
             raise PhotoError(path, "is empty (0 bytes); re-download or re-export it")
-        img = _open_image(path, max_pixels)
+        img = _open_image(path, max_pixels, warned)
     except PhotoError:
         raise
     except PermissionError:
@@ -378,7 +388,7 @@ def load_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
         raise PhotoError(path, f"can't be read ({exc.strerror or exc}); check the file") from None
     try:
         with img:
-            return _decode(path, img)
+            return _decode(path, img, warned)
     except PhotoError:
         raise
     except MemoryError:
@@ -391,8 +401,8 @@ def load_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
         ) from None
 
 
-def _decode(path: Path, img: Image.Image) -> Photo:
-    notes: list[str] = []
+def _decode(path: Path, img: Image.Image, warned: list[str]) -> Photo:
+    notes = list(warned)
     fmt = img.format or "UNKNOWN"
     try:
         frames = int(getattr(img, "n_frames", 1))
@@ -414,7 +424,7 @@ def _decode(path: Path, img: Image.Image) -> Photo:
         # Decode now, inside the caller's try: a truncated file fails here, not later.
         img.load()
     for w in caught:
-        notes.append(f"decoder warning: {w.message}")
+        notes.append(f"reader warning: {w.message}")
 
     mode = img.mode
     info = img.info
@@ -463,6 +473,10 @@ def _read_exif(img: Image.Image, notes: list[str]) -> tuple[bytes | None, int]:
             exif = img.getexif()
             value = exif.get(_EXIF_ORIENTATION, 1)
             if raw is not None:
+                parsed = Image.Exif()
+                parsed.load(raw)
+                if not len(parsed):
+                    raise ValueError("EXIF block holds no readable tags")
                 # Prove the block survives a rewrite now, so saving can't fail on it later.
                 _clean_exif(raw, strip_gps=True)
     except Exception:  # noqa: BLE001 - EXIF is written by countless buggy devices

@@ -64,9 +64,7 @@ def rgb_image(width: int = 16, height: int = 12, seed: int = 0) -> Image.Image:
 
 
 def _png_chunk(tag: bytes, data: bytes) -> bytes:
-    return (
-        struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-    )
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
 
 def raw_png(width: int, height: int, bit_depth: int, colour_type: int, rows: bytes) -> bytes:
@@ -118,13 +116,21 @@ def seed_images() -> dict[str, bytes]:
     exif = make_exif(orientation=6)
     encode("seed.jpg", rgb, format="JPEG", exif=exif, icc_profile=srgb_icc(), quality=80)
     encode("seed.png", rgb.convert("RGBA"), format="PNG", exif=exif)
-    encode("gray16.png", Image.fromarray(np.arange(99, dtype=np.uint16).reshape(9, 11) * 600),
-           format="PNG")
+    encode(
+        "gray16.png",
+        Image.fromarray(np.arange(99, dtype=np.uint16).reshape(9, 11) * 600),
+        format="PNG",
+    )
     encode("palette.png", rgb.convert("P"), format="PNG", transparency=3)
     encode("seed.webp", rgb, format="WEBP", quality=80)
     encode("lossless.webp", rgb.convert("RGBA"), format="WEBP", lossless=True)
-    encode("anim.gif", rgb.convert("P"), format="GIF", save_all=True,
-           append_images=[rgb_image(12, 9, 1).convert("P")])
+    encode(
+        "anim.gif",
+        rgb.convert("P"),
+        format="GIF",
+        save_all=True,
+        append_images=[rgb_image(12, 9, 1).convert("P")],
+    )
     encode("seed.tif", rgb, format="TIFF")
     encode("seed.bmp", rgb, format="BMP")
     encode("cmyk.jpg", rgb.convert("CMYK"), format="JPEG")
@@ -142,7 +148,11 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
         pos = rng.randrange(len(buf) + 1) if buf else 0
         if op == 0 and buf:  # flip bytes, biased to the header where parsers branch
             for _ in range(rng.randint(1, 8)):
-                i = rng.randrange(min(len(buf), 64)) if rng.random() < 0.5 else rng.randrange(len(buf))
+                i = (
+                    rng.randrange(min(len(buf), 64))
+                    if rng.random() < 0.5
+                    else rng.randrange(len(buf))
+                )
                 buf[i] = rng.randrange(256)
         elif op == 1:  # insert random bytes
             buf[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 16)))
@@ -156,6 +166,7 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
             buf[pos:pos] = piece
         elif op == 5 and len(buf) >= 4:  # plant an extreme 32-bit number (sizes, offsets)
             i = rng.randrange(len(buf) - 3)
-            buf[i : i + 4] = rng.choice([b"\xff\xff\xff\xff", b"\x7f\xff\xff\xff", b"\x00\x00\x00\x00",
-                                         b"\x00\x01\x00\x00"])
+            buf[i : i + 4] = rng.choice(
+                [b"\xff\xff\xff\xff", b"\x7f\xff\xff\xff", b"\x00\x00\x00\x00", b"\x00\x01\x00\x00"]
+            )
     return bytes(buf)
