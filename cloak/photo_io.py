@@ -365,10 +365,14 @@ def load_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
         PhotoError: For every failure, with a message naming the file and what to do.
     """
     path = Path(path)
+    if not isinstance(max_pixels, int) or max_pixels <= 0:
+        raise ConfigError(f"max_pixels must be a positive integer, got {max_pixels!r}")
     if not path.exists():
         raise PhotoError(path, "does not exist; check the path and the spelling")
     if path.is_dir():
         raise PhotoError(path, "is a folder, not a photo; pass a photo file")
+    if not path.is_file():
+        raise PhotoError(path, "is not a regular file (a device or pipe?); pass a photo file")
     if not is_supported(path):
         raise PhotoError(
             path,
@@ -667,8 +671,13 @@ def _build_image(photo: Photo, rgb: np.ndarray, fmt: str) -> Image.Image:
         if photo.bit_depth == 16 and fmt == "PNG" and alpha is None:
             return Image.fromarray(_quantise(gray, 16))
         img = Image.fromarray(_quantise(gray, 8))
-        if alpha is not None and fmt != "JPEG":
+        if alpha is not None and fmt == "PNG":
             return Image.merge("LA", [img, Image.fromarray(alpha)])
+        if alpha is not None and fmt != "JPEG":
+            # WebP/HEIF have no gray+alpha layout; Pillow would silently drop the alpha.
+            rgba = img.convert("RGBA")
+            rgba.putalpha(Image.fromarray(alpha))
+            return rgba
         if alpha is not None:
             return _flatten(img.convert("RGB"), alpha).convert("L")
         return img
@@ -809,7 +818,8 @@ def _create_temp(dest: Path) -> tuple[int, Path]:
     # os.open with 0o666 lets the umask decide the final permissions, like a normal save
     # (mkstemp would leave the photo readable by its owner only).
     for _ in range(100):
-        tmp = dest.parent / f".{dest.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+        # Name cut short so a long (but legal) output name can't make the temp name too long.
+        tmp = dest.parent / f".{dest.name[:80]}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
         except FileExistsError:

@@ -217,6 +217,36 @@ def test_alpha_kept_bit_exact(tmp_path: Path) -> None:
             assert np.array_equal(np.asarray(out)[..., 3], alpha)
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "HEIF"])
+def test_gray_alpha_kept_in_every_format_that_holds_alpha(fmt: str, tmp_path: Path) -> None:
+    if fmt == "HEIF":
+        pytest.importorskip("pillow_heif")
+    alpha = np.random.default_rng(4).integers(0, 256, (12, 16), dtype=np.uint8)
+    img = Image.merge("LA", [rgb_image().convert("L"), Image.fromarray(alpha)])
+    photo = load_photo(write(tmp_path / "la.png", img))
+    options = SaveOptions(format=fmt, webp_lossless=True)
+    out = roundtrip(photo, tmp_path / f"out{output_suffix(photo, options)}", options)
+    assert out.alpha is not None
+    if fmt == "HEIF":  # lossy codec, alpha included
+        assert np.abs(out.alpha.astype(int) - alpha).max() <= 8
+    else:
+        assert np.array_equal(out.alpha, alpha)
+
+
+def test_long_output_name_and_special_files(tmp_path: Path) -> None:
+    photo = load_photo(write(tmp_path / "p.png", rgb_image()))
+    dest = save_photo(photo, photo.rgb, tmp_path / ("x" * 240 + ".png"))
+    assert dest.exists() and no_temp_files(tmp_path)
+    with pytest.raises(PhotoError, match="not a regular file"):
+        load_photo(Path("/dev/null"))
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    with pytest.raises(PhotoError, match="not a regular file"):
+        load_photo(fifo)
+    with pytest.raises(ConfigError):
+        load_photo(dest, max_pixels=0)
+
+
 def test_sixteen_bit_grayscale_roundtrip_exact(tmp_path: Path) -> None:
     values = np.random.default_rng(2).integers(0, 65536, (9, 13), dtype=np.uint16)
     photo = load_photo(write(tmp_path / "g.png", Image.fromarray(values)))
