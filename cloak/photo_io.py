@@ -339,7 +339,7 @@ def _open_image(path: Path, max_pixels: int, warned: list[str]) -> Image.Image:
         raise PhotoError(
             path, f"file is truncated or damaged ({exc}); re-download or re-export it"
         ) from None
-    warned.extend(f"reader warning: {w.message}" for w in caught)
+    warned.extend(dict.fromkeys(f"reader warning: {w.message}" for w in caught))
     width, height = img.size
     if width <= 0 or height <= 0:
         img.close()
@@ -391,8 +391,15 @@ def load_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     except OSError as exc:
         raise PhotoError(path, f"can't be read ({exc.strerror or exc}); check the file") from None
     try:
-        with img:
-            return _decode(path, img, warned)
+        # Pillow warns about damaged metadata while seeking and decoding; those become notes
+        # rather than console noise.
+        with img, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            photo = _decode(path, img, warned)
+        for message in dict.fromkeys(f"reader warning: {w.message}" for w in caught):
+            if len(photo.notes) < 10:
+                photo.notes.append(message)
+        return photo
     except PhotoError:
         raise
     except MemoryError:
@@ -423,12 +430,8 @@ def _decode(path: Path, img: Image.Image, warned: list[str]) -> Photo:
             f"animated {fmt} with {frames} frames: only the first frame is protected and saved"
         )
     img.seek(0)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        # Decode now, inside the caller's try: a truncated file fails here, not later.
-        img.load()
-    for w in caught:
-        notes.append(f"reader warning: {w.message}")
+    # Decode now, inside the caller's try: a truncated file fails here, not later.
+    img.load()
 
     mode = img.mode
     info = img.info
