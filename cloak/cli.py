@@ -1,0 +1,329 @@
+"""The ``cloak`` command line: protect, check, models (and evaluate)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from cloak import __version__
+from cloak.config import PRESETS, ProtectConfig, TransformConfig, preset
+from cloak.errors import CloakError
+
+log = logging.getLogger("cloak")
+
+FORMATS = {"jpeg": "JPEG", "jpg": "JPEG", "png": "PNG", "webp": "WEBP", "heic": "HEIF"}
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--models-dir",
+        type=Path,
+        default=None,
+        help="folder with encoder weights (default: $CLOAK_MODELS_DIR, then the user cache)",
+    )
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="never download weights (also when HF_HUB_OFFLINE=1)",
+    )
+    p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda or mps")
+
+
+def _encoder_list(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip().lower() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one encoder, e.g. --encoders taef2")
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cloak",
+        description="Protect photos against AI undress and editing tools.",
+    )
+    parser.add_argument("--version", action="version", version=f"cloak {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("protect", help="protect photos or folders of photos")
+    p.add_argument("paths", nargs="+", type=Path, help="photos and/or folders")
+    p.add_argument("-o", "--output", type=Path, default=None, help="output folder")
+    p.add_argument("--preset", default="standard", choices=sorted(PRESETS), help="strength")
+    p.add_argument("--encoders", type=_encoder_list, default=None, help="e.g. taef2,vaelight")
+    p.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
+    p.add_argument("--format", choices=sorted(FORMATS), default=None, help="output format")
+    p.add_argument("--quality", type=int, default=None, help="JPEG/WebP quality (default 95)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing protected files")
+    p.add_argument("--strip-metadata", action="store_true", help="remove all EXIF")
+    p.add_argument("--keep-gps", action="store_true", help="keep GPS location (removed by default)")
+    p.add_argument("--eps", type=float, default=None, help="budget in 1/255 units, e.g. 8")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps")
+    p.add_argument("--work-size", type=int, default=None, help="attack resolution (long side)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--no-eot", action="store_true", help="do not simulate re-encoding")
+    p.add_argument("--max-pixels", type=int, default=None, help="refuse larger photos")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    _add_model_args(p)
+
+    c = sub.add_parser("check", help="measure how well a protected photo is protected")
+    c.add_argument("original", type=Path)
+    c.add_argument("protected", type=Path)
+    c.add_argument("--encoders", type=_encoder_list, default=None, help="default: all present")
+    c.add_argument(
+        "--picture", type=Path, default=None, help="comparison PNG (default: <protected>.check.png)"
+    )
+    c.add_argument("--json", action="store_true", help="print the measures as JSON")
+    _add_model_args(c)
+
+    m = sub.add_parser("models", help="list, download and verify encoder weights")
+    msub = m.add_subparsers(dest="models_command", required=True)
+    ml = msub.add_parser("list", help="known encoders and whether their weights are here")
+    _add_model_args(ml)
+    md = msub.add_parser("download", help="download an encoder's weights")
+    md.add_argument("names", nargs="+")
+    _add_model_args(md)
+    mv = msub.add_parser("verify", help="check the sha256 of every weight file present")
+    _add_model_args(mv)
+
+    e = sub.add_parser("evaluate", help="protect photos with each preset and report the measures")
+    e.add_argument("photos", nargs="+", type=Path)
+    e.add_argument("-o", "--output", type=Path, required=True, help="report folder")
+    e.add_argument("--presets", default="low,standard,high")
+    e.add_argument("--encoders", type=_encoder_list, default=None, help="attack ensemble")
+    e.add_argument("--holdout", type=_encoder_list, default=None, help="encoders only measured")
+    _add_model_args(e)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> ProtectConfig:
+    """The job the command line asks for: the preset, then each explicit option."""
+    from cloak.photo_io import SaveOptions
+
+    cfg = preset(args.preset)
+    changes: dict[str, object] = {"device": args.device}
+    if args.encoders:
+        changes["encoders"] = args.encoders
+    if args.eps is not None:
+        changes["eps"] = args.eps / 255.0
+    if args.steps is not None:
+        changes["steps"] = args.steps
+    if args.work_size is not None:
+        changes["work_size"] = args.work_size
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    if args.max_pixels is not None:
+        changes["max_pixels"] = args.max_pixels
+    if args.no_eot:
+        changes["transforms"] = TransformConfig(enabled=False)
+    out = cfg.output
+    quality = args.quality if args.quality is not None else out.jpeg_quality
+    if not 1 <= quality <= 100:
+        raise CloakError(f"--quality {quality} must lie in 1..100")
+    changes["output"] = SaveOptions(
+        format=FORMATS[args.format] if args.format else None,
+        jpeg_quality=quality,
+        webp_quality=quality,
+        strip_gps=not args.keep_gps,
+        strip_metadata=args.strip_metadata,
+        overwrite=args.overwrite,
+    )
+    return cfg.replace(**changes)
+
+
+def _offline(args: argparse.Namespace) -> bool | None:
+    return True if args.offline else None
+
+
+def load_encoders(names: Sequence[str], args: argparse.Namespace, device: str = "cpu") -> list:
+    """Load the ensemble; warn about missing members, fail only when none is present."""
+    from cloak.models import load_ensemble
+
+    encoders, missing = load_ensemble(
+        names, models_dir=args.models_dir, offline=_offline(args), device=device
+    )
+    for name, reason in missing.items():
+        print(f"warning: encoder {name} not used: {reason}", file=sys.stderr)
+    return encoders
+
+
+def cmd_protect(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from cloak.device import choose_device
+    from cloak.jobs import plan, run_batch
+
+    config = config_from_args(args)
+    jobs, refused = plan(args.paths, args.output, config, args.recursive)
+    results = list(refused)
+    for r in refused:
+        print(f"error: {r.message}", file=sys.stderr)
+    if jobs:
+        device = choose_device(config.device)
+        encoders = load_encoders(config.encoders, args, str(device))
+        log.info("protecting %d photo(s): %s", len(jobs), config.describe())
+        overall = tqdm(total=len(jobs), unit="photo", desc="all photos", disable=args.quiet,
+                       position=0)
+        bar = tqdm(total=config.steps, unit="step", leave=False, disable=args.quiet, position=1)
+        try:
+            gen = run_batch(jobs, config, encoders)
+            while True:
+                try:
+                    ev = next(gen)
+                except StopIteration as stop:
+                    results.extend(stop.value)
+                    break
+                if ev.progress is not None:
+                    if ev.progress.stage == "prepare":
+                        bar.reset(total=ev.progress.total)
+                        bar.set_description(ev.job.source.name[:30])
+                    bar.n = ev.progress.step
+                    bar.refresh()
+                elif ev.result is not None:
+                    overall.update(1)
+                    if ev.result.status == "failed":
+                        tqdm.write(f"error: {ev.result.message}", file=sys.stderr)
+        except KeyboardInterrupt:
+            bar.close()
+            overall.close()
+            print(
+                "\ninterrupted: finished photos are kept, nothing half-written remains; "
+                "run the same command again to resume",
+                file=sys.stderr,
+            )
+            return 130
+        bar.close()
+        overall.close()
+    _print_summary(results)
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
+def _print_summary(results: Sequence) -> None:
+    if not results:
+        print("no photos found")
+        return
+    rows = [("file", "seconds", "PSNR dB", "status")]
+    for r in results:
+        ps = f"{r.psnr:.2f}" if r.psnr is not None else "-"
+        status = r.status if r.status == "protected" else f"{r.status}: {r.message}"
+        rows.append((str(r.source), f"{r.seconds:.1f}", ps, status))
+    w0 = min(60, max(len(r[0]) for r in rows))
+    for row in rows:
+        print(f"{row[0][-w0:]:<{w0}}  {row[1]:>8}  {row[2]:>8}  {row[3]}")
+    counts = {s: sum(r.status == s for r in results) for s in ("protected", "skipped", "failed")}
+    print(", ".join(f"{n} {s}" for s, n in counts.items()))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from cloak.compare import comparison_image
+    from cloak.metrics import measure, to_tensor
+    from cloak.models import DEFAULT_ENSEMBLE, REGISTRY, model_status
+    from cloak.photo_io import load_photo
+
+    a = load_photo(args.original)
+    b = load_photo(args.protected)
+    if a.size != b.size:
+        raise CloakError(
+            f"{args.protected}: size {b.size} differs from {args.original} {a.size}; "
+            "compare a photo with its own protected copy"
+        )
+    if args.encoders:
+        names = list(args.encoders)
+    else:
+        present = {row.name for row in model_status(args.models_dir) if row.available}
+        names = [n for n in REGISTRY if n in present] or list(DEFAULT_ENSEMBLE)
+    encoders = load_encoders(names, args)
+    x, y = to_tensor(a.rgb), to_tensor(b.rgb)
+    report = measure(x, y, encoders)
+    picture = args.picture or args.protected.with_name(args.protected.stem + ".check.png")
+    comparison_image(x, y, encoders).save(picture)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return 0
+    print(f"original:  {args.original}")
+    print(f"protected: {args.protected}  ({report.width}x{report.height})")
+    print(
+        f"imperceptibility: PSNR {report.psnr:.2f} dB, SSIM {report.ssim:.4f}, "
+        f"L-inf {report.linf_255:.1f}/255"
+    )
+    print(f"{'encoder':<10} {'scenario':<10} {'damage dB':>10} {'AI-view SSIM':>13} {'shift':>8}")
+    for s in report.scores:
+        dmg = f"{s.damage_db:.2f}" if s.damage_db is not None else "n/a"
+        rs = f"{s.roundtrip_ssim:.3f}" if s.roundtrip_ssim is not None else "n/a"
+        print(f"{s.encoder:<10} {s.scenario:<10} {dmg:>10} {rs:>13} {s.latent_shift:>7.1f}x")
+    print("damage: how much worse an AI editor's reconstruction gets (dB; > 3 is visible);")
+    print("shift: latent change in units of a harmless JPEG-95 re-save.")
+    print(f"comparison picture: {picture}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from cloak.models import download, model_status, verify
+
+    if args.models_command == "list":
+        print(f"{'name':<10} {'family':<10} {'latent space':<14} {'ch':>3} {'/f':>3} "
+              f"{'range':<8} {'here':<5} license  repository")
+        for r in model_status(args.models_dir):
+            rng = f"[{r.input_range[0]:g},{r.input_range[1]:g}]"
+            print(
+                f"{r.name:<10} {r.family:<10} {r.latent_space:<14} {r.latent_channels:>3} "
+                f"{r.downsample:>3} {rng:<8} {'yes' if r.available else 'no':<5} "
+                f"{r.license:<8} {r.repo_id}"
+            )
+        return 0
+    if args.models_command == "download":
+        if args.offline or os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise CloakError("cannot download while offline (--offline or HF_HUB_OFFLINE=1)")
+        for name in args.names:
+            for path in download(name, models_dir=args.models_dir):
+                print(f"{name}: {path}")
+        return 0
+    bad = 0
+    for row in verify(args.models_dir):
+        print(f"{row.name:<10} {row.file:<28} {row.status:<10} {row.detail}")
+        bad += row.status == "corrupt"
+    return 1 if bad else 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cloak.evaluate import run_evaluation
+
+    return run_evaluation(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cloak`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
+    )
+    warnings.filterwarnings("ignore", category=UserWarning, module="kornia")
+    try:
+        if args.command == "protect":
+            return cmd_protect(args)
+        if args.command == "check":
+            return cmd_check(args)
+        if args.command == "models":
+            return cmd_models(args)
+        return cmd_evaluate(args)
+    except CloakError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        # Weight errors come from cloak.models, which does not know CloakError.
+        from cloak.models import WeightsError
+
+        if isinstance(exc, WeightsError):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Pictures that let people see the protection: before/after and the attacker's view."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from cloak.metrics import ATTACKER_LONG_SIDE, psnr, roundtrip, to_array
+from cloak.models.base import AutoEncoder
+from cloak.transforms import resize_long_side
+
+TILE = 384
+
+
+def heatmap(original: torch.Tensor, protected: torch.Tensor, gain: float = 10.0) -> torch.Tensor:
+    """The amplified per-pixel change |d| (max over channels) as a (1, 3, H, W) heat image."""
+    d = (protected - original).abs().amax(dim=1, keepdim=True) * gain
+    d = d.clamp(0, 1)
+    # Black -> red -> yellow -> white.
+    r = (d * 3).clamp(0, 1)
+    g = (d * 3 - 1).clamp(0, 1)
+    b = (d * 3 - 2).clamp(0, 1)
+    return torch.cat([r, g, b], dim=1)
+
+
+def _tile(x: torch.Tensor, label: str, size: int) -> Image.Image:
+    arr = (to_array(resize_long_side(x, size)) * 255 + 0.5).astype(np.uint8)
+    im = Image.fromarray(arr)
+    canvas = Image.new("RGB", (size, im.height + 22), "white")
+    canvas.paste(im, ((size - im.width) // 2, 22))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((4, 4), label, fill="black", font=ImageFont.load_default())
+    return canvas
+
+
+def comparison_image(
+    original: torch.Tensor,
+    protected: torch.Tensor,
+    encoders: Sequence[AutoEncoder],
+    attacker_long_side: int = ATTACKER_LONG_SIDE,
+    tile: int = TILE,
+) -> Image.Image:
+    """A grid: original, protected, amplified difference; then, per encoder with a decoder,
+    what the editor reconstructs from the original and from the protected photo.
+    """
+    rows: list[list[Image.Image]] = [
+        [
+            _tile(original, "original", tile),
+            _tile(protected, f"protected (PSNR {psnr(protected, original):.1f} dB)", tile),
+            _tile(heatmap(original, protected), "change x10", tile),
+        ]
+    ]
+    o = resize_long_side(original, attacker_long_side)
+    p = resize_long_side(protected, attacker_long_side)
+    for enc in encoders:
+        if not enc.has_decoder:
+            continue
+        rt_o, rt_p = roundtrip(enc, o), roundtrip(enc, p)
+        dmg = psnr(rt_o, o) - psnr(rt_p, o)
+        rows.append(
+            [
+                _tile(rt_o, f"{enc.name}: AI view of original", tile),
+                _tile(rt_p, f"{enc.name}: AI view of protected ({dmg:+.1f} dB damage)", tile),
+                _tile(heatmap(rt_o, rt_p, 3.0), f"{enc.name}: AI view change x3", tile),
+            ]
+        )
+    h = max(im.height for row in rows for im in row)
+    grid = Image.new("RGB", (3 * tile, h * len(rows)), "white")
+    for r, row in enumerate(rows):
+        for c, im in enumerate(row):
+            grid.paste(im, (c * tile, r * h))
+    return grid

@@ -1,0 +1,170 @@
+"""One frozen object describes a protection job; presets are named instances of it."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cloak.errors import ConfigError
+from cloak.photo_io import SaveOptions
+
+Objective = Literal["push", "gray", "pattern", "features"]
+Schedule = Literal["constant", "linear", "cosine"]
+Precision = Literal["auto", "fp32", "bf16"]
+
+OBJECTIVES: tuple[str, ...] = ("push", "gray", "pattern", "features")
+DEFAULT_ENCODERS: tuple[str, ...] = ("taesd", "taesdxl", "taef1", "taef2")
+
+
+@dataclass(frozen=True)
+class TransformConfig:
+    """Expectation over transformations: what the photo may go through before an encoder sees it.
+
+    Every step draws one random combination (with the job's seed), so robustness costs little.
+
+    Attributes:
+        enabled: Apply transformations at all.
+        resize: Range of the attacker's long side relative to the work size (min, max).
+        shift_px: Largest shift / crop offset in pixels (below the encoders' 8-px latent grid).
+        jpeg_prob: Probability of a differentiable JPEG per step.
+        jpeg_quality: JPEG quality range (min, max).
+        blur_prob: Probability of a mild Gaussian blur.
+        blur_sigma: Largest blur sigma in pixels.
+        noise_std: Largest std of additive Gaussian noise (in [0, 1] units).
+    """
+
+    enabled: bool = True
+    resize: tuple[float, float] = (0.7, 1.0)
+    shift_px: int = 7
+    jpeg_prob: float = 0.6
+    jpeg_quality: tuple[int, int] = (60, 95)
+    blur_prob: float = 0.2
+    blur_sigma: float = 0.8
+    noise_std: float = 0.01
+
+    def validate(self) -> None:
+        lo, hi = self.resize
+        if not (0.2 <= lo <= hi <= 2.0):
+            raise ConfigError(f"transform resize range {self.resize} must satisfy 0.2 <= min <= max <= 2")
+        qlo, qhi = self.jpeg_quality
+        if not (1 <= qlo <= qhi <= 100):
+            raise ConfigError(f"JPEG quality range {self.jpeg_quality} must lie in 1..100")
+        for name in ("jpeg_prob", "blur_prob"):
+            p = getattr(self, name)
+            if not 0.0 <= p <= 1.0:
+                raise ConfigError(f"{name}={p} must be a probability in [0, 1]")
+        if self.shift_px < 0 or self.blur_sigma < 0 or self.noise_std < 0:
+            raise ConfigError("shift_px, blur_sigma and noise_std must not be negative")
+
+
+@dataclass(frozen=True)
+class ProtectConfig:
+    """Everything that decides what a protection run does.
+
+    Attributes:
+        eps: L-inf budget in [0, 1] units (8/255 means pixel values move by at most 8 levels).
+        steps: Optimisation steps.
+        step_size: First step size in [0, 1] units; None picks ``2.5 * eps / steps * 4``.
+        schedule: How the step size decays over the run.
+        momentum: Momentum of the normalised gradient (MI-FGSM style); 0 disables it.
+        objective: ``push`` (away from the clean latent), ``gray`` or ``pattern`` (toward the
+            latent of a flat gray or a high-contrast patterned image), ``features`` (push
+            intermediate encoder features away).
+        encoders: Registry names of the encoders to attack together.
+        work_size: Long side, in pixels, at which the attack runs; the perturbation is then
+            lifted onto the full-size photo.
+        seed: Seed of every random choice (start, transformations).
+        device: ``auto`` (cuda, then mps, then cpu) or a torch device string.
+        precision: ``auto`` uses bf16 autocast where the device supports it well.
+        perceptual: Spend the budget where texture hides it (per-pixel eps map).
+        perceptual_floor: Fraction of ``eps`` that flat regions still get.
+        transforms: Expectation over transformations.
+        output: How the protected photo is written.
+        max_pixels: Photos above this many pixels are refused (decompression bombs).
+    """
+
+    eps: float = 8 / 255
+    steps: int = 40
+    step_size: float | None = None
+    schedule: Schedule = "linear"
+    momentum: float = 0.9
+    objective: Objective = "push"
+    encoders: tuple[str, ...] = DEFAULT_ENCODERS
+    work_size: int = 768
+    seed: int = 0
+    device: str = "auto"
+    precision: Precision = "auto"
+    perceptual: bool = True
+    perceptual_floor: float = 0.35
+    transforms: TransformConfig = field(default_factory=TransformConfig)
+    output: SaveOptions = field(default_factory=SaveOptions)
+    max_pixels: int = 100_000_000
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` with a message a user can act on."""
+        if not 0.0 < self.eps <= 32 / 255:
+            raise ConfigError(f"eps={self.eps * 255:.2f}/255 must lie in (0, 32]/255")
+        if not 1 <= self.steps <= 5000:
+            raise ConfigError(f"steps={self.steps} must lie in 1..5000")
+        if self.step_size is not None and not 0.0 < self.step_size <= 1.0:
+            raise ConfigError(f"step_size={self.step_size} must lie in (0, 1]")
+        if self.schedule not in ("constant", "linear", "cosine"):
+            raise ConfigError(f"unknown schedule {self.schedule!r}: use constant, linear or cosine")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ConfigError(f"momentum={self.momentum} must lie in [0, 1)")
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(
+                f"unknown objective {self.objective!r}: use one of {', '.join(OBJECTIVES)}"
+            )
+        if not self.encoders:
+            raise ConfigError("at least one encoder is needed (see `cloak models list`)")
+        if not 64 <= self.work_size <= 4096:
+            raise ConfigError(f"work_size={self.work_size} must lie in 64..4096 pixels")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ConfigError(f"unknown precision {self.precision!r}: use auto, fp32 or bf16")
+        if not 0.0 < self.perceptual_floor <= 1.0:
+            raise ConfigError(f"perceptual_floor={self.perceptual_floor} must lie in (0, 1]")
+        if self.max_pixels < 1:
+            raise ConfigError("max_pixels must be positive")
+        self.transforms.validate()
+
+    @property
+    def first_step(self) -> float:
+        """The step size at step 0."""
+        if self.step_size is not None:
+            return self.step_size
+        return min(self.eps, 10.0 * self.eps / self.steps)
+
+    def replace(self, **changes: Any) -> ProtectConfig:
+        """A copy with some fields changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> str:
+        """One line for logs and reports."""
+        return (
+            f"eps={self.eps * 255:.1f}/255 steps={self.steps} objective={self.objective} "
+            f"encoders={','.join(self.encoders)} work={self.work_size}px "
+            f"perceptual={self.perceptual} eot={self.transforms.enabled} seed={self.seed}"
+        )
+
+
+PRESETS: dict[str, ProtectConfig] = {
+    "low": ProtectConfig(eps=4 / 255, steps=24),
+    "standard": ProtectConfig(eps=8 / 255, steps=40),
+    "high": ProtectConfig(eps=12 / 255, steps=60),
+}
+"""Named jobs: ``low`` is the least visible, ``high`` the strongest."""
+
+
+def preset(name: str) -> ProtectConfig:
+    """The preset called ``name`` (case-insensitive)."""
+    try:
+        return PRESETS[name.lower()]
+    except KeyError:
+        raise ConfigError(
+            f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}"
+        ) from None

@@ -1,0 +1,321 @@
+"""The encoder attack: an L-inf bounded perturbation that makes image encoders misread a photo.
+
+Long work is a generator: :func:`protect` yields :class:`Progress` records and returns a
+:class:`ProtectResult`; closing the generator (or a ``cancel`` callback returning True) stops it
+at the next step. Nothing here writes files or imports Qt.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from cloak.budget import eps_map
+from cloak.config import ProtectConfig
+from cloak.device import autocast, choose_device, use_bf16
+from cloak.errors import Cancelled, ConfigError
+from cloak.models.base import AutoEncoder
+from cloak.transforms import PipelineDraw, RandomPipeline, pad_to_multiple, resize_long_side
+
+
+@dataclass
+class Progress:
+    """One progress record.
+
+    Attributes:
+        stage: ``"prepare"``, ``"attack"`` or ``"lift"``.
+        step: Steps done so far.
+        total: Steps in the run.
+        loss: The attack loss of the last step (lower is worse for the attacker).
+        elapsed: Seconds since the run started.
+        encoder: The encoder used in the last step.
+    """
+
+    stage: str
+    step: int
+    total: int
+    loss: float = float("nan")
+    elapsed: float = 0.0
+    encoder: str = ""
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total if self.total else 0.0
+
+
+@dataclass
+class ProtectResult:
+    """The outcome of :func:`protect`.
+
+    Attributes:
+        protected: (1, 3, H, W) in [0, 1], full size.
+        delta: (1, 3, H, W) perturbation at full size, ``|delta| <= eps``.
+        work_shape: (h, w) at which the attack ran.
+        losses: Loss per step.
+        seconds: Wall time of the attack and lift.
+        encoders: Names of the encoders attacked.
+    """
+
+    protected: torch.Tensor
+    delta: torch.Tensor
+    work_shape: tuple[int, int]
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    encoders: list[str] = field(default_factory=list)
+
+
+def pattern_target(height: int, width: int, period: int = 24) -> torch.Tensor:
+    """A high-contrast patterned target image (1, 3, H, W) in [0, 1].
+
+    Diagonal stripes crossed with a checkerboard in complementary colours: the decoder renders
+    its latent as strong texture instead of a clean gray, which is what an editor then shows.
+    """
+    yy, xx = torch.meshgrid(
+        torch.arange(height, dtype=torch.float32),
+        torch.arange(width, dtype=torch.float32),
+        indexing="ij",
+    )
+    stripes = 0.5 + 0.5 * torch.sin(2 * math.pi * (xx + yy) / period)
+    checker = ((xx // (period // 2) + yy // (period // 2)) % 2).float()
+    r = stripes
+    g = 1 - checker
+    b = 0.5 * (1 - stripes) + 0.5 * checker
+    return torch.stack([r, g, b])[None]
+
+
+def _step_size(config: ProtectConfig, step: int) -> float:
+    a0 = config.first_step
+    t = step / max(1, config.steps - 1)
+    if config.schedule == "linear":
+        return a0 * (1.0 - 0.9 * t)
+    if config.schedule == "cosine":
+        return a0 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+    return a0
+
+
+class EncoderAttack:
+    """L-inf bounded attack on an ensemble of image encoders, with expectation over transforms.
+
+    Norm: L-inf, ``|delta| <= eps`` everywhere (per pixel ``<= eps_map <= eps`` when the
+    perceptual budget is on). Images are (N, 3, H, W) in [0, 1]; the returned perturbation has
+    the same shape and keeps ``image + delta`` inside [0, 1].
+
+    Each step picks one encoder (round robin) and one random platform pipeline, computes the
+    loss of the perturbed image against a reference latent passed through the same pipeline,
+    normalised per encoder so that none dominates, and takes a momentum step on the L1-normalised
+    gradient, rescaled per pixel by the budget so flat regions move less.
+
+    Args:
+        encoders: The encoders to attack.
+        config: The job; only the attack fields are used here.
+        device: Device to run on (already chosen).
+    """
+
+    def __init__(
+        self, encoders: Sequence[AutoEncoder], config: ProtectConfig, device: torch.device
+    ) -> None:
+        if not encoders:
+            raise ConfigError("at least one encoder is needed to protect a photo")
+        self.encoders = list(encoders)
+        self.config = config
+        self.device = device
+        self.bf16 = use_bf16(device, config.precision)
+
+    def __repr__(self) -> str:
+        c = self.config
+        names = ",".join(e.name for e in self.encoders)
+        return (
+            f"EncoderAttack(eps={c.eps * 255:.1f}/255, steps={c.steps}, objective={c.objective}, "
+            f"encoders=[{names}], eot={c.transforms.enabled}, perceptual={c.perceptual}, "
+            f"bf16={self.bf16})"
+        )
+
+    def _encode(self, enc: AutoEncoder, x: torch.Tensor, features: bool) -> list[torch.Tensor]:
+        x = pad_to_multiple(x, enc.spec.downsample)
+        if self.bf16 and self.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device, self.bf16):
+            out = enc.features(x) if features else [enc.encode(x)]
+        return [o.float() for o in out]
+
+    def _loss(self, z: list[torch.Tensor], ref: list[torch.Tensor], scale: float) -> torch.Tensor:
+        total = sum(F.mse_loss(a, b) for a, b in zip(z, ref, strict=True))
+        assert isinstance(total, torch.Tensor)
+        if self.config.objective in ("push", "features"):
+            return -total / scale
+        return total / scale
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """Run the whole attack and return the perturbation (N, 3, H, W)."""
+        gen = self.run(images)
+        while True:
+            try:
+                next(gen)
+            except StopIteration as stop:
+                return stop.value
+
+    def run(
+        self, image: torch.Tensor, cancel: Callable[[], bool] | None = None
+    ) -> Generator[Progress, None, torch.Tensor]:
+        """Attack ``image`` step by step, yielding progress; return the perturbation.
+
+        Args:
+            image: (1, 3, h, w) in [0, 1] at the work resolution, on ``self.device``.
+            cancel: Called before every step; True stops the run with :class:`Cancelled`.
+        """
+        c = self.config
+        start = time.perf_counter()
+        gen = torch.Generator().manual_seed(c.seed)
+        pipe = RandomPipeline(c.transforms, gen)
+        features = c.objective == "features"
+        base = c.work_size
+        x = image.detach()
+        h, w = x.shape[-2:]
+
+        budget = (
+            eps_map(x, c.eps, c.perceptual_floor)
+            if c.perceptual
+            else torch.full((1, 1, h, w), c.eps, device=x.device)
+        )
+        target: torch.Tensor | None = None
+        if c.objective == "gray":
+            target = torch.full_like(x, 0.5)
+        elif c.objective == "pattern":
+            target = pattern_target(h, w).to(x.device)
+
+        # Per-encoder normalisation: the clean image's distance to the target, or the clean
+        # latent's energy, so every encoder's loss starts near 1.
+        scales: list[float] = []
+        fixed_refs: list[list[torch.Tensor]] = []
+        with torch.no_grad():
+            for enc in self.encoders:
+                clean = self._encode(enc, x, features)
+                if target is not None:
+                    ref = self._encode(enc, target, features)
+                    s = sum(float(F.mse_loss(a, b)) for a, b in zip(clean, ref, strict=True))
+                else:
+                    ref = clean
+                    s = sum(float(a.pow(2).mean()) for a in clean)
+                scales.append(max(s, 1e-8))
+                fixed_refs.append(ref)
+        yield Progress("prepare", 0, c.steps, elapsed=time.perf_counter() - start)
+
+        noise = torch.rand(x.shape, generator=gen).to(x.device) * 2 - 1
+        delta = (0.25 * noise * budget).clamp(-x, 1 - x)
+        momentum = torch.zeros_like(x)
+        for step in range(c.steps):
+            if cancel is not None and cancel():
+                raise Cancelled("protection cancelled")
+            k = step % len(self.encoders)
+            enc = self.encoders[k]
+            draw: PipelineDraw | None = pipe.draw()
+            with torch.no_grad():
+                if draw is None:
+                    ref = fixed_refs[k]
+                else:
+                    src = target if target is not None else x
+                    ref = self._encode(enc, pipe.apply(src, draw, base), features)
+            delta.requires_grad_(True)
+            adv = pipe.apply((x + delta).clamp(0, 1), draw, base)
+            loss = self._loss(self._encode(enc, adv, features), ref, scales[k])
+            (grad,) = torch.autograd.grad(loss, delta)
+            delta = delta.detach()
+            with torch.no_grad():
+                g = grad / grad.abs().mean().clamp_min(1e-12)
+                momentum = c.momentum * momentum + g
+                # Sign step scaled by the local budget: texture moves freely, flat skin less.
+                step_map = _step_size(c, step) * budget / c.eps
+                delta = delta - step_map * momentum.sign()
+                delta = torch.maximum(torch.minimum(delta, budget), -budget)
+                delta = (x + delta).clamp(0, 1) - x
+            yield Progress(
+                "attack", step + 1, c.steps, loss.item(), time.perf_counter() - start, enc.name
+            )
+        return delta
+
+
+def work_image(image: torch.Tensor, work_size: int) -> torch.Tensor:
+    """The photo at the attack's resolution: long side ``min(work_size, long side)``."""
+    h, w = image.shape[-2:]
+    return resize_long_side(image, min(work_size, max(h, w)))
+
+
+def lift(delta: torch.Tensor, size: tuple[int, int], eps: float) -> torch.Tensor:
+    """Upsample a work-resolution perturbation onto the full-size photo, within ``eps``.
+
+    Bilinear interpolation is a convex combination, so it never leaves the budget; the clamp
+    only guards rounding.
+    """
+    if tuple(delta.shape[-2:]) != tuple(size):
+        delta = F.interpolate(delta, size=size, mode="bilinear", align_corners=False)
+    return delta.clamp(-eps, eps)
+
+
+def protect(
+    image: torch.Tensor,
+    encoders: Sequence[AutoEncoder],
+    config: ProtectConfig,
+    cancel: Callable[[], bool] | None = None,
+) -> Generator[Progress, None, ProtectResult]:
+    """Protect one photo: attack at the work resolution, then lift onto the full size.
+
+    Args:
+        image: (1, 3, H, W) float in [0, 1], full size, on any device.
+        encoders: Loaded encoders (see :func:`cloak.models.load_ensemble`).
+        config: The job.
+        cancel: Optional callback; True stops at the next step with :class:`Cancelled`.
+
+    Yields:
+        :class:`Progress` records.
+
+    Returns:
+        A :class:`ProtectResult` with the protected photo on the CPU.
+    """
+    if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] != 3:
+        raise ConfigError(f"expected an image of shape (1, 3, H, W), got {tuple(image.shape)}")
+    if not torch.is_floating_point(image):
+        raise ConfigError(f"expected a float image in [0, 1], got dtype {image.dtype}")
+    start = time.perf_counter()
+    device = choose_device(config.device)
+    for enc in encoders:
+        enc.to(device)
+    full = image.detach().float().cpu().clamp(0, 1)
+    h, w = full.shape[-2:]
+    x = work_image(full, config.work_size).to(device)
+    attack = EncoderAttack(encoders, config, device)
+    losses: list[float] = []
+    run = attack.run(x, cancel)
+    while True:
+        try:
+            rec = next(run)
+        except StopIteration as stop:
+            delta_w: torch.Tensor = stop.value
+            break
+        if rec.stage == "attack":
+            losses.append(rec.loss)
+        yield rec
+    yield Progress("lift", config.steps, config.steps, elapsed=time.perf_counter() - start)
+    delta = lift(delta_w.detach().float().cpu(), (h, w), config.eps)
+    protected = (full + delta).clamp(0, 1)
+    return ProtectResult(
+        protected=protected,
+        delta=protected - full,
+        work_shape=(int(x.shape[-2]), int(x.shape[-1])),
+        losses=losses,
+        seconds=time.perf_counter() - start,
+        encoders=[e.name for e in encoders],
+    )
+
+
+def run_to_end(gen: Generator[Progress, None, ProtectResult]) -> ProtectResult:
+    """Drive a :func:`protect` generator without reporting progress."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value

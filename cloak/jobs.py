@@ -1,0 +1,246 @@
+"""Protecting files: one photo, or a batch that goes on past bad files.
+
+These are generators too: they yield :class:`PhotoEvent` records so the CLI can draw progress
+bars and the GUI can update its queue, and they never leave a half-written file behind (the
+photo is written atomically only after the attack has finished).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable, Generator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cloak.config import ProtectConfig
+from cloak.engine import Progress, protect
+from cloak.errors import Cancelled, CloakError, PhotoError
+from cloak.metrics import linf_255, psnr, quantize, to_array, to_tensor
+from cloak.models.base import AutoEncoder
+from cloak.photo_io import is_supported, iter_photos, load_photo, output_suffix, save_photo
+
+log = logging.getLogger(__name__)
+
+PROTECTED_TAG = "_protected"
+"""Added to the file name when the output would land beside its original."""
+
+
+@dataclass
+class PhotoJob:
+    """One photo to protect and where its result goes."""
+
+    source: Path
+    dest: Path
+
+
+@dataclass
+class PhotoResult:
+    """What happened to one photo.
+
+    Attributes:
+        source: The original (never modified).
+        dest: The protected file (or where it would have gone).
+        status: ``"protected"``, ``"skipped"`` or ``"failed"``.
+        seconds: Wall time for this photo.
+        psnr: PSNR of the saved photo against the original (dB), when protected.
+        linf_255: Largest pixel change in 1/255 units, when protected.
+        message: Why it failed or was skipped.
+    """
+
+    source: Path
+    dest: Path
+    status: str
+    seconds: float = 0.0
+    psnr: float | None = None
+    linf_255: float | None = None
+    message: str = ""
+
+
+@dataclass
+class PhotoEvent:
+    """A progress record of a batch: which photo, and its engine progress or final result."""
+
+    index: int
+    total: int
+    job: PhotoJob
+    progress: Progress | None = None
+    result: PhotoResult | None = None
+
+
+def output_path(source: Path, out_dir: Path | None, config: ProtectConfig, root: Path | None) -> Path:
+    """Where the protected copy of ``source`` goes.
+
+    Beside the original (or in the same folder), the name gets ``_protected`` so the original is
+    never overwritten; in another folder the name is kept. ``root`` keeps a batch's sub-folders.
+    """
+    suffix = output_suffix(config.output.format or _source_format(source), config.output)
+    if out_dir is None:
+        folder = source.parent
+    elif root is not None:
+        folder = out_dir / source.parent.relative_to(root)
+    else:
+        folder = out_dir
+    same_folder = folder.resolve() == source.parent.resolve()
+    stem = source.stem + (PROTECTED_TAG if same_folder else "")
+    return folder / f"{stem}{suffix}"
+
+
+def _source_format(source: Path) -> str:
+    ext = source.suffix.lower()
+    return {
+        ".jpg": "JPEG",
+        ".jpeg": "JPEG",
+        ".png": "PNG",
+        ".webp": "WEBP",
+        ".heic": "HEIF",
+        ".heif": "HEIF",
+        ".tif": "TIFF",
+        ".tiff": "TIFF",
+        ".bmp": "BMP",
+        ".gif": "GIF",
+    }.get(ext, "PNG")
+
+
+def plan(
+    paths: Iterable[str | Path],
+    out_dir: str | Path | None,
+    config: ProtectConfig,
+    recursive: bool = False,
+) -> tuple[list[PhotoJob], list[PhotoResult]]:
+    """Turn the command line's paths into jobs.
+
+    Returns the jobs and the paths refused up front (missing paths, unsupported files), which a
+    batch reports as failed without stopping.
+    """
+    out = Path(out_dir) if out_dir is not None else None
+    jobs: list[PhotoJob] = []
+    refused: list[PhotoResult] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            # Without -o, a folder's results go to a sibling "<name>_protected" folder.
+            target = out if out is not None else p.parent / f"{p.name}{PROTECTED_TAG}"
+            for src in iter_photos(p, recursive):
+                if src.stem.endswith(PROTECTED_TAG) or _inside(src, target):
+                    continue
+                _add(jobs, seen, src, output_path(src, target, config, p))
+        elif p.is_file():
+            if not is_supported(p):
+                refused.append(
+                    PhotoResult(p, p, "failed", message=f"{p}: not a supported photo type "
+                                "(use JPEG, PNG, WebP, HEIC, TIFF, BMP or GIF)")
+                )
+                continue
+            _add(jobs, seen, p, output_path(p, out, config, None))
+        else:
+            refused.append(
+                PhotoResult(p, p, "failed", message=f"{p}: no such file or folder; check the path")
+            )
+    return jobs, refused
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _add(jobs: list[PhotoJob], seen: set[Path], src: Path, dest: Path) -> None:
+    key = src.resolve()
+    if key not in seen:
+        seen.add(key)
+        jobs.append(PhotoJob(src, dest))
+
+
+def protect_file(
+    job: PhotoJob,
+    config: ProtectConfig,
+    encoders: Sequence[AutoEncoder],
+    cancel: Callable[[], bool] | None = None,
+) -> Generator[Progress, None, PhotoResult]:
+    """Load, protect and atomically save one photo.
+
+    Raises:
+        PhotoError: The photo cannot be read or written.
+        Cancelled: ``cancel`` returned True; nothing was written.
+    """
+    start = time.perf_counter()
+    if job.dest.exists() and not config.output.overwrite:
+        return PhotoResult(
+            job.source, job.dest, "skipped", message="already protected (use --overwrite to redo)"
+        )
+    photo = load_photo(job.source, max_pixels=config.max_pixels)
+    original = to_tensor(photo.rgb)
+    result = yield from protect(original, encoders, config, cancel)
+    if cancel is not None and cancel():
+        raise Cancelled("protection cancelled before saving")
+    saved = quantize(result.protected)
+    save_photo(photo, to_array(saved), job.dest, config.output)
+    return PhotoResult(
+        job.source,
+        job.dest,
+        "protected",
+        seconds=time.perf_counter() - start,
+        psnr=psnr(saved, original),
+        linf_255=linf_255(saved, original),
+        message="; ".join(photo.notes),
+    )
+
+
+def run_batch(
+    jobs: Sequence[PhotoJob],
+    config: ProtectConfig,
+    encoders: Sequence[AutoEncoder],
+    cancel: Callable[[], bool] | None = None,
+) -> Generator[PhotoEvent, None, list[PhotoResult]]:
+    """Protect every job in turn, going on past failures.
+
+    A photo that fails (bad file, full disk, a crash inside the attack) is reported as failed
+    and the batch continues. Cancelling stops at the next step: finished photos are kept,
+    nothing half-written remains, and a rerun skips what is done.
+    """
+    results: list[PhotoResult] = []
+    total = len(jobs)
+    for i, job in enumerate(jobs):
+        if cancel is not None and cancel():
+            break
+        start = time.perf_counter()
+        gen = protect_file(job, config, encoders, cancel)
+        try:
+            while True:
+                try:
+                    rec = next(gen)
+                except StopIteration as stop:
+                    res: PhotoResult = stop.value
+                    break
+                yield PhotoEvent(i, total, job, progress=rec)
+        except Cancelled:
+            break
+        except PhotoError as exc:
+            res = PhotoResult(job.source, job.dest, "failed", message=str(exc))
+        except CloakError as exc:
+            res = PhotoResult(job.source, job.dest, "failed", message=f"{job.source}: {exc}")
+        except MemoryError:
+            res = PhotoResult(
+                job.source, job.dest, "failed",
+                message=f"{job.source}: out of memory; close other programs or lower --work-size",
+            )
+        except Exception as exc:  # noqa: BLE001 - one photo's crash must not stop the batch
+            log.debug("crash while protecting %s:\n%s", job.source, traceback.format_exc())
+            res = PhotoResult(
+                job.source, job.dest, "failed",
+                message=f"{job.source}: internal error ({type(exc).__name__}: {exc}); "
+                "please report it with this message",
+            )
+        finally:
+            gen.close()
+        if res.seconds == 0.0:
+            res.seconds = time.perf_counter() - start
+        results.append(res)
+        yield PhotoEvent(i, total, job, result=res)
+    return results

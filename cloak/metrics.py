@@ -1,0 +1,189 @@
+"""The measures of protection: imperceptibility, edit damage, latent shift, platform survival.
+
+Definitions follow the project's protection spec:
+- edit damage (dB) = PSNR(D(E(original)), original) - PSNR(D(E(protected)), original), both
+  at the attacker's working size;
+- latent shift = |E(protected) - E(original)| / |E(jpeg95(original)) - E(original)|.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import kornia
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from cloak.models.base import AutoEncoder
+from cloak.transforms import pad_to_multiple, resize_long_side
+
+ATTACKER_LONG_SIDE = 768
+PLATFORMS: dict[str, tuple[int, int]] = {"1080/q80": (1080, 80), "720/q70": (720, 70)}
+"""Simulated platform re-encodes: long side (downscale only) and JPEG quality."""
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of two images in [0, 1] (inf when identical)."""
+    mse = float(F.mse_loss(a.float(), b.float()))
+    return math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse)
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean SSIM (11x11 Gaussian window) of two (1, 3, H, W) images in [0, 1]."""
+    return float(kornia.metrics.ssim(a.float(), b.float(), 11).mean())
+
+
+def linf_255(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Largest absolute difference in 1/255 units."""
+    return float((a.float() - b.float()).abs().max()) * 255.0
+
+
+def to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) float array in [0, 1] -> (1, 3, H, W) float32 tensor."""
+    return torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
+
+
+def to_array(x: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) tensor -> (H, W, 3) float32 array in [0, 1]."""
+    return x[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """Round to 8-bit levels, as a saved photo is."""
+    return torch.round(x.clamp(0, 1) * 255.0) / 255.0
+
+
+def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """A real (Pillow) JPEG encode/decode, 4:2:0 like the platforms."""
+    arr = (to_array(x) * 255.0 + 0.5).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "JPEG", quality=quality)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        out = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    return to_tensor(out)
+
+
+def platform(x: torch.Tensor, long_side: int, quality: int) -> torch.Tensor:
+    """What a platform serves: downscale (never up) to ``long_side``, then JPEG ``quality``."""
+    if max(x.shape[-2:]) > long_side:
+        x = resize_long_side(x, long_side)
+    return jpeg_roundtrip(x, quality)
+
+
+@torch.no_grad()
+def encode(enc: AutoEncoder, x: torch.Tensor) -> torch.Tensor:
+    dev = next(iter(enc.parameters()), torch.empty(0)).device
+    return enc.encode(pad_to_multiple(x.to(dev), enc.spec.downsample)).float().cpu()
+
+
+@torch.no_grad()
+def roundtrip(enc: AutoEncoder, x: torch.Tensor) -> torch.Tensor:
+    """D(E(x)) cropped back to x's size, in [0, 1] (what an editor keeps of the photo)."""
+    dev = next(iter(enc.parameters()), torch.empty(0)).device
+    h, w = x.shape[-2:]
+    z = enc.encode(pad_to_multiple(x.to(dev), enc.spec.downsample))
+    return enc.decode(z).float().clamp(0, 1)[..., :h, :w].cpu()
+
+
+@dataclass
+class EncoderScore:
+    """How one encoder sees the protected photo in one scenario."""
+
+    encoder: str
+    scenario: str
+    damage_db: float | None
+    roundtrip_ssim: float | None
+    latent_shift: float
+
+
+@dataclass
+class Report:
+    """All measures for one original/protected pair."""
+
+    psnr: float
+    ssim: float
+    linf_255: float
+    width: int
+    height: int
+    scores: list[EncoderScore]
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def damage(self, encoder: str, scenario: str = "direct") -> float | None:
+        for s in self.scores:
+            if s.encoder == encoder and s.scenario == scenario:
+                return s.damage_db
+        return None
+
+
+def score_encoder(
+    enc: AutoEncoder,
+    original: torch.Tensor,
+    protected: torch.Tensor,
+    scenario: str,
+    attacker_long_side: int = ATTACKER_LONG_SIDE,
+) -> EncoderScore:
+    """Edit damage and latent shift of one encoder for images already through ``scenario``.
+
+    ``original`` is the clean photo as posted in that scenario (so a re-encode that damages the
+    clean photo does not count as protection).
+    """
+    o = resize_long_side(original, attacker_long_side)
+    p = resize_long_side(protected, attacker_long_side)
+    z_o, z_p = encode(enc, o), encode(enc, p)
+    z_j = encode(enc, jpeg_roundtrip(o, 95))
+    base = float((z_j - z_o).abs().mean())
+    shift = float((z_p - z_o).abs().mean()) / max(base, 1e-12)
+    damage = rt_ssim = None
+    if enc.has_decoder:
+        rt_o, rt_p = roundtrip(enc, o), roundtrip(enc, p)
+        damage = psnr(rt_o, o) - psnr(rt_p, o)
+        rt_ssim = ssim(rt_p, o)
+    return EncoderScore(enc.name, scenario, damage, rt_ssim, shift)
+
+
+def measure(
+    original: torch.Tensor,
+    protected: torch.Tensor,
+    encoders: Sequence[AutoEncoder],
+    platforms: dict[str, tuple[int, int]] | None = None,
+    attacker_long_side: int = ATTACKER_LONG_SIDE,
+) -> Report:
+    """Every measure of the spec for one pair of full-size (1, 3, H, W) images in [0, 1].
+
+    Args:
+        original: The original photo.
+        protected: The protected photo (as saved, i.e. quantised).
+        encoders: Encoders to score; those with a decoder also give edit damage.
+        platforms: Re-encode scenarios; default :data:`PLATFORMS`.
+        attacker_long_side: The attacker's working size.
+    """
+    platforms = PLATFORMS if platforms is None else platforms
+    scores: list[EncoderScore] = []
+    for enc in encoders:
+        scores.append(score_encoder(enc, original, protected, "direct", attacker_long_side))
+        for name, (side, q) in platforms.items():
+            scores.append(
+                score_encoder(
+                    enc,
+                    platform(original, side, q),
+                    platform(protected, side, q),
+                    name,
+                    attacker_long_side,
+                )
+            )
+    return Report(
+        psnr=psnr(protected, original),
+        ssim=ssim(protected, original),
+        linf_255=linf_255(protected, original),
+        width=int(original.shape[-1]),
+        height=int(original.shape[-2]),
+        scores=scores,
+    )

@@ -1,0 +1,110 @@
+"""Differentiable transformations a posted photo goes through (for expectation over them)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import kornia
+import torch
+import torch.nn.functional as F
+
+from cloak.config import TransformConfig
+
+
+def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
+    return lo + (hi - lo) * float(torch.rand((), generator=gen))
+
+
+def resize_long_side(x: torch.Tensor, long_side: int) -> torch.Tensor:
+    """Antialiased bilinear resize of (N, C, H, W) so that max(H, W) == long_side."""
+    h, w = x.shape[-2:]
+    scale = long_side / max(h, w)
+    size = (max(8, round(h * scale)), max(8, round(w * scale)))
+    if size == (h, w):
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Replicate-pad H and W up to a multiple of ``multiple``."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x
+    return F.pad(x, (0, pw, 0, ph), mode="replicate")
+
+
+def jpeg(x: torch.Tensor, quality: float) -> torch.Tensor:
+    """Differentiable JPEG at ``quality`` (kornia's codec; x in [0, 1])."""
+    h, w = x.shape[-2:]
+    padded = pad_to_multiple(x, 16)
+    q = torch.full((x.shape[0],), float(quality), device=x.device, dtype=x.dtype)
+    out = kornia.enhance.jpeg_codec_differentiable(padded, q)
+    return out[..., :h, :w]
+
+
+@dataclass(frozen=True)
+class PipelineDraw:
+    """One random draw of the pipeline, so the same draw can be applied to several images."""
+
+    dy: int
+    dx: int
+    scale: float
+    blur_sigma: float
+    noise_std: float
+    noise_seed: int
+    jpeg_quality: float
+
+
+class RandomPipeline:
+    """Random platform/attacker pipelines, differentiable, reproducible from a generator.
+
+    Order: shift/crop, resize, blur, noise, JPEG (what a platform then an attacker does).
+    ``draw()`` picks the random parameters; ``apply(x, draw)`` runs them, so the clean and the
+    protected image can go through exactly the same pipeline.
+    """
+
+    def __init__(self, config: TransformConfig, generator: torch.Generator) -> None:
+        self.config = config
+        self.gen = generator
+
+    def draw(self) -> PipelineDraw | None:
+        c = self.config
+        if not c.enabled:
+            return None
+        g = self.gen
+        dy = dx = 0
+        if c.shift_px > 0:
+            dy, dx = (int(v) for v in torch.randint(0, c.shift_px + 1, (2,), generator=g))
+        scale = _uniform(g, *c.resize)
+        blur = 0.0
+        if c.blur_prob > 0 and float(torch.rand((), generator=g)) < c.blur_prob:
+            blur = _uniform(g, 0.3, max(0.3, c.blur_sigma))
+        noise = _uniform(g, 0.0, c.noise_std) if c.noise_std > 0 else 0.0
+        seed = int(torch.randint(0, 2**31 - 1, (), generator=g))
+        quality = 0.0
+        if c.jpeg_prob > 0 and float(torch.rand((), generator=g)) < c.jpeg_prob:
+            quality = _uniform(g, *c.jpeg_quality)
+        return PipelineDraw(dy, dx, scale, blur, noise, seed, quality)
+
+    @staticmethod
+    def apply(x: torch.Tensor, d: PipelineDraw | None, base_long_side: int) -> torch.Tensor:
+        """Run draw ``d`` on ``x``; the resize target is ``d.scale * base_long_side``."""
+        if d is None:
+            return x
+        if d.dy or d.dx:
+            # Crop a few pixels so the content moves against the encoders' 8-px grid.
+            x = x[..., d.dy :, d.dx :]
+        x = resize_long_side(x, max(16, round(base_long_side * d.scale)))
+        if d.blur_sigma > 0:
+            k = 2 * math.ceil(2 * d.blur_sigma) + 1
+            x = kornia.filters.gaussian_blur2d(x, (k, k), (d.blur_sigma, d.blur_sigma))
+        if d.noise_std > 0:
+            g = torch.Generator().manual_seed(d.noise_seed)
+            noise = torch.randn(x.shape, generator=g).to(x.device, x.dtype)
+            x = x + d.noise_std * noise
+        x = x.clamp(0, 1)
+        if d.jpeg_quality > 0:
+            x = jpeg(x, d.jpeg_quality)
+        return x

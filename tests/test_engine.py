@@ -1,0 +1,173 @@
+"""Engine properties on tiny random encoders, and the real-weight protect runs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cloak.config import PRESETS, ProtectConfig, TransformConfig, preset
+from cloak.device import choose_device
+from cloak.engine import EncoderAttack, lift, protect, run_to_end
+from cloak.errors import Cancelled, ConfigError
+from cloak.metrics import measure, quantize
+
+FAST = dict(steps=4, work_size=64, device="cpu", encoders=("taef2",))
+
+
+def _image(h: int = 48, w: int = 64, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    smooth = torch.nn.functional.interpolate(torch.rand(1, 3, 6, 8, generator=g), size=(h, w))
+    return (0.7 * smooth + 0.3 * torch.rand(1, 3, h, w, generator=g)).clamp(0, 1)
+
+
+@pytest.mark.parametrize("objective", ["push", "gray", "pattern", "features"])
+@pytest.mark.parametrize("perceptual", [True, False])
+def test_bound_and_range(tiny_encoder, objective, perceptual):
+    cfg = ProtectConfig(eps=6 / 255, objective=objective, perceptual=perceptual, **FAST)
+    x = _image()
+    res = run_to_end(protect(x, [tiny_encoder], cfg))
+    assert res.protected.shape == x.shape
+    assert float(res.protected.min()) >= 0.0 and float(res.protected.max()) <= 1.0
+    assert float((res.protected - x).abs().max()) <= cfg.eps + 1e-6
+    assert len(res.losses) == cfg.steps
+
+
+def test_attack_hurts_the_encoder(tiny_encoder):
+    cfg = ProtectConfig(eps=8 / 255, steps=8, transforms=TransformConfig(enabled=False),
+                        **{k: v for k, v in FAST.items() if k != "steps"})
+    x = _image()
+    res = run_to_end(protect(x, [tiny_encoder], cfg))
+    with torch.no_grad():
+        clean = tiny_encoder.encode(x)
+        moved = (tiny_encoder.encode(res.protected) - clean).pow(2).mean()
+        rnd = x + (torch.rand_like(x) * 2 - 1) * cfg.eps
+        random_moved = (tiny_encoder.encode(rnd.clamp(0, 1)) - clean).pow(2).mean()
+    # The optimised perturbation moves the latent far more than random noise of the same size.
+    assert float(moved) > 3 * float(random_moved)
+    assert res.losses[-1] < res.losses[0]
+
+
+def test_gray_target_gets_closer(tiny_encoder):
+    cfg = ProtectConfig(objective="gray", steps=8, transforms=TransformConfig(enabled=False),
+                        **{k: v for k, v in FAST.items() if k != "steps"})
+    x = _image()
+    res = run_to_end(protect(x, [tiny_encoder], cfg))
+    with torch.no_grad():
+        target = tiny_encoder.encode(torch.full_like(x, 0.5))
+        before = (tiny_encoder.encode(x) - target).pow(2).mean()
+        after = (tiny_encoder.encode(res.protected) - target).pow(2).mean()
+    assert float(after) < float(before)
+
+
+def test_same_seed_same_bytes(tiny_encoder):
+    cfg = ProtectConfig(**FAST)
+    x = _image()
+    a = run_to_end(protect(x, [tiny_encoder], cfg)).protected
+    b = run_to_end(protect(x, [tiny_encoder], cfg)).protected
+    c = run_to_end(protect(x, [tiny_encoder], cfg.replace(seed=1))).protected
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_lift_to_full_size_stays_in_budget(tiny_encoder):
+    cfg = ProtectConfig(eps=4 / 255, steps=3, work_size=64, device="cpu", encoders=("taef2",))
+    x = _image(150, 200)
+    res = run_to_end(protect(x, [tiny_encoder], cfg))
+    assert res.work_shape == (48, 64)
+    assert res.protected.shape == x.shape
+    assert float((res.protected - x).abs().max()) <= cfg.eps + 1e-6
+    # After 8-bit quantisation the change is still within the budget in 1/255 units.
+    assert float((quantize(res.protected) - quantize(x)).abs().max()) * 255 <= 4 + 1e-4
+    d = torch.full((1, 3, 10, 10), 1.0)
+    assert float(lift(d, (37, 41), 0.1).abs().max()) <= 0.1
+
+
+def test_cancel_stops_at_next_step(tiny_encoder):
+    cfg = ProtectConfig(steps=50, work_size=64, device="cpu", encoders=("taef2",))
+    calls = {"n": 0}
+
+    def cancel() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    gen = protect(_image(), [tiny_encoder], cfg, cancel)
+    steps = 0
+    with pytest.raises(Cancelled):
+        for rec in gen:
+            steps += rec.stage == "attack"
+    assert steps <= 3
+
+
+def test_closing_the_generator_stops_it(tiny_encoder):
+    gen = protect(_image(), [tiny_encoder], ProtectConfig(steps=50, **{k: v for k, v in FAST.items() if k != "steps"}))
+    next(gen)
+    next(gen)
+    gen.close()
+    with pytest.raises(StopIteration):
+        next(gen)
+
+
+def test_ensemble_round_robin(tiny_encoder):
+    from cloak.models import build_random
+
+    other = build_random("taesd", seed=1)
+    cfg = ProtectConfig(steps=4, work_size=64, device="cpu", encoders=("taef2", "taesd"))
+    names = [r.encoder for r in protect(_image(), [tiny_encoder, other], cfg) if r.stage == "attack"]
+    assert names == ["taef2", "taesd", "taef2", "taesd"]
+
+
+def test_presets_and_validation():
+    assert PRESETS["low"].eps <= 4 / 255 + 1e-9
+    assert PRESETS["standard"].eps <= 8 / 255 + 1e-9
+    assert PRESETS["high"].eps <= 12 / 255 + 1e-9
+    assert preset("Standard") is PRESETS["standard"]
+    with pytest.raises(ConfigError, match="unknown preset"):
+        preset("max")
+    with pytest.raises(ConfigError, match="eps"):
+        ProtectConfig(eps=0.5)
+    with pytest.raises(ConfigError, match="objective"):
+        ProtectConfig(objective="bogus")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="JPEG quality"):
+        TransformConfig(jpeg_quality=(90, 10)).validate()
+    with pytest.raises(ConfigError):
+        ProtectConfig().replace(steps=0)
+    with pytest.raises(ConfigError, match="CUDA"):
+        if not torch.cuda.is_available():
+            choose_device("cuda")
+        else:
+            raise ConfigError("CUDA present")
+    assert choose_device("cpu").type == "cpu"
+
+
+def test_bad_image_shape_is_refused(tiny_encoder):
+    with pytest.raises(ConfigError, match="shape"):
+        run_to_end(protect(torch.rand(3, 32, 32), [tiny_encoder], ProtectConfig(**FAST)))
+
+
+def test_repr_names_hyperparameters(tiny_encoder):
+    text = repr(EncoderAttack([tiny_encoder], ProtectConfig(**FAST), torch.device("cpu")))
+    assert "eps=8.0/255" in text and "taef2" in text
+
+
+@pytest.mark.real
+def test_real_taef2_protect_damages_round_trip(taef2, astronaut_crop):
+    cfg = preset("standard").replace(steps=12, encoders=("taef2",), device="cpu")
+    res = run_to_end(protect(astronaut_crop, [taef2], cfg))
+    saved = quantize(res.protected)
+    assert float((saved - astronaut_crop).abs().max()) <= cfg.eps + 1e-6
+    report = measure(astronaut_crop, saved, [taef2], platforms={}, attacker_long_side=96)
+    damage = report.damage("taef2")
+    assert damage is not None and damage > 3.0, report
+    assert report.psnr > 33.0
+
+
+@pytest.mark.real
+def test_real_ensemble_taef2_and_vaelight(taef2, vaelight, astronaut_crop):
+    cfg = preset("standard").replace(steps=6, encoders=("taef2", "vaelight"), device="cpu")
+    res = run_to_end(protect(astronaut_crop, [taef2, vaelight], cfg))
+    saved = quantize(res.protected)
+    assert res.encoders == ["taef2", "vaelight"]
+    assert float((saved - astronaut_crop).abs().max()) <= cfg.eps + 1e-6
+    report = measure(astronaut_crop, saved, [taef2, vaelight], platforms={}, attacker_long_side=96)
+    for s in report.scores:
+        assert s.latent_shift > 1.0, s
