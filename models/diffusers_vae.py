@@ -81,7 +81,7 @@ def tiny_config(name: str, **overrides: Any) -> dict[str, Any]:
     return cfg
 
 
-def build_vae(config: dict[str, Any]) -> torch.nn.Module:
+def build_vae(config: dict[str, Any]) -> Any:
     """An ``AutoencoderKL`` with random weights from an explicit config dict."""
     from diffusers import AutoencoderKL
 
@@ -112,7 +112,7 @@ class DiffusersVAE(AutoEncoder):
     def __init__(self, spec: EncoderSpec, config: dict[str, Any], with_decoder: bool = True):
         super().__init__(spec)
         self.config = dict(config)
-        self.vae = build_vae(self.config)
+        self.vae: Any = build_vae(self.config)
         self._with_decoder = with_decoder
         self.scaling_factor = float(config.get("scaling_factor", 1.0))
         self.shift_factor = float(config.get("shift_factor") or 0.0)

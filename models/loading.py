@@ -199,7 +199,9 @@ def build_random(name: str, seed: int, **overrides: Any) -> AutoEncoder:
         from .diffusers_vae import CONFIGS, tiny_config
 
         full = bool(overrides.pop("full", False))
-        config = {**CONFIGS[spec.name], **overrides} if full else tiny_config(spec.name, **overrides)
+        config = (
+            {**CONFIGS[spec.name], **overrides} if full else tiny_config(spec.name, **overrides)
+        )
     elif overrides:
         raise WeightsError(f"{spec.name}: unknown overrides {sorted(overrides)}")
     state = torch.random.get_rng_state()

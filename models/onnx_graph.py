@@ -27,7 +27,10 @@ OpFn = Callable[["OnnxGraph", list[torch.Tensor | None], Attrs], list[torch.Tens
 
 
 def _spatial_pads(
-    x: torch.Tensor, kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int],
+    x: torch.Tensor,
+    kernel: Sequence[int],
+    strides: Sequence[int],
+    dilations: Sequence[int],
     attrs: Attrs,
 ) -> list[int]:
     """ONNX ``pads`` (begins then ends) for a conv/pool, resolving ``auto_pad``."""
@@ -71,9 +74,7 @@ def _conv(g: OnnxGraph, ins: list[torch.Tensor | None], a: Attrs) -> list[torch.
     return [F.conv2d(x, w, b, stride=strides, dilation=dil, groups=int(a.get("group", 1)))]
 
 
-def _conv_transpose(
-    g: OnnxGraph, ins: list[torch.Tensor | None], a: Attrs
-) -> list[torch.Tensor]:
+def _conv_transpose(g: OnnxGraph, ins: list[torch.Tensor | None], a: Attrs) -> list[torch.Tensor]:
     x, w, b = ins[0], ins[1], ins[2] if len(ins) > 2 else None
     assert x is not None and w is not None
     k = list(a.get("kernel_shape", w.shape[2:]))
@@ -86,8 +87,14 @@ def _conv_transpose(
     pads = list(a.get("pads", [0, 0, 0, 0]))
     out_pad = list(a.get("output_padding", [0, 0]))
     y = F.conv_transpose2d(
-        x, w, b, stride=strides, padding=0, output_padding=out_pad,
-        groups=int(a.get("group", 1)), dilation=dil,
+        x,
+        w,
+        b,
+        stride=strides,
+        padding=0,
+        output_padding=out_pad,
+        groups=int(a.get("group", 1)),
+        dilation=dil,
     )
     # ONNX allows asymmetric pads; crop them off explicitly.
     h, wd = y.shape[2], y.shape[3]
@@ -287,8 +294,8 @@ def load_onnx(path: str | Path) -> OnnxGraph:
             )
         attrs = {a.name: _attr_value(a) for a in node.attribute}
         if node.op_type == "Constant" and "value" in attrs:
-            attrs["value"] = attrs["value"].float() if attrs["value"].is_floating_point() else (
-                attrs["value"]
+            attrs["value"] = (
+                attrs["value"].float() if attrs["value"].is_floating_point() else (attrs["value"])
             )
         nodes.append((node.op_type, list(node.input), list(node.output), attrs))
     inputs = [i.name for i in graph.input if i.name not in inits]

@@ -146,7 +146,7 @@ def missing_message(spec: EncoderSpec, wf: WeightFile, models_dir: str | Path | 
 def _quiet_tqdm() -> Any:
     from tqdm.auto import tqdm
 
-    class Quiet(tqdm):  # type: ignore[misc, valid-type]
+    class Quiet(tqdm):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs["disable"] = True
             super().__init__(*args, **kwargs)

@@ -124,6 +124,11 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHu
     hub = FakeHub()
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import; the suite's conftest may set it
+    # before anything imports the hub, so put the hub's own flag in line with the environment.
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.delenv("CLOAK_MODELS_DIR", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
     cache = tmp_path / "cache"

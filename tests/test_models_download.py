@@ -6,13 +6,16 @@ import hashlib
 import shutil
 from pathlib import Path
 
+import models_fixtures as mf
 import pytest
-
-from cloak import models
 from cloak.models import weights
 from cloak.models.registry import REGISTRY
 
-from models_fixtures import FakeHub, fake_hub, real_weights_dir, weights_dir  # noqa: F401
+from cloak import models
+
+FakeHub = mf.FakeHub
+weights_dir, fake_hub = mf.weights_dir, mf.fake_hub
+
 
 TAEF2 = REGISTRY["taef2"]
 
@@ -99,12 +102,8 @@ def test_missing_on_server_is_weights_error(fake_hub: FakeHub) -> None:
     assert fake_hub.hits > 0
 
 
-def test_ensemble_reports_missing_and_loads_rest(
-    fake_hub: FakeHub, weights_dir: Path
-) -> None:
-    loaded, missing = models.load_ensemble(
-        ["taef2", "taesd"], models_dir=weights_dir, offline=True
-    )
+def test_ensemble_reports_missing_and_loads_rest(fake_hub: FakeHub, weights_dir: Path) -> None:
+    loaded, missing = models.load_ensemble(["taef2", "taesd"], models_dir=weights_dir, offline=True)
     assert [e.name for e in loaded] == ["taef2"]
     assert set(missing) == {"taesd"}
     assert "cloak models download taesd" in missing["taesd"]

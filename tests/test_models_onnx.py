@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import models_fixtures as mf
 import numpy as np
 import pytest
 import torch
-from models_fixtures import photo_crop, psnr, weights_dir  # noqa: F401
+from cloak.models.onnx_graph import load_onnx
 
 from cloak import models
-from cloak.models.onnx_graph import load_onnx
+
+photo_crop, psnr = mf.photo_crop, mf.psnr
+weights_dir = mf.weights_dir
 
 
 def _graph(tmp_path: Path, nodes: list, inits: list, name: str = "g.onnx") -> Path:
