@@ -117,9 +117,10 @@ def download(name: str, models_dir: str | Path | None = None, progress: bool = T
     go to ``models_dir`` when given, else to the user cache.
 
     Raises:
-        WeightsError: Unknown name, failed download, or a digest mismatch.
+        WeightsError: Unknown name, offline mode (``HF_HUB_OFFLINE=1``) with files missing,
+            failed download, or a digest mismatch.
     """
-    from .weights import ensure_valid
+    from .weights import ensure_valid, is_offline
 
     spec = resolve_name(name)
     paths: list[Path] = []
@@ -128,6 +129,11 @@ def download(name: str, models_dir: str | Path | None = None, progress: bool = T
         if path is not None and check_file(path, wf)[0] != "corrupt":
             paths.append(path)
             continue
+        if is_offline(None):
+            raise WeightsError(
+                f"Cannot download {wf.filename} for {spec.name!r}: offline mode "
+                "(HF_HUB_OFFLINE is set). Unset it, or copy the file into a models folder."
+            )
         dest = Path(models_dir).expanduser() if models_dir is not None else None
         path = download_file(spec, wf, dest_root=dest, progress=progress)
         ensure_valid(path, wf)

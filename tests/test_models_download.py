@@ -77,8 +77,11 @@ def test_offline_never_connects(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(models.WeightsError):
         models.load_encoder("taesd")
-    with pytest.raises(models.WeightsError):
+    with pytest.raises(models.WeightsError) as info:
         models.load_ensemble(["taesd", "taef1"])
+    assert "- taesd:" in str(info.value) and "- taef1:" in str(info.value)
+    with pytest.raises(models.WeightsError, match="offline"):
+        models.download("taesd", progress=False)
     assert fake_hub.hits == 0
 
 
