@@ -450,7 +450,7 @@ def _decode(path: Path, img: Image.Image, warned: list[str]) -> Photo:
     if fmt == "PNG" and _png_is_16bit_colour(path):
         notes.append("16-bit colour reduced to 8-bit (16-bit grayscale is kept)")
     if mode in ("P", "PA"):
-        notes.append("palette image: saved as full-colour PNG, a palette can't hold the protection")
+        notes.append("palette image: saved in full colour, a palette can't hold the protection")
     rgb = _orient(rgb, orientation)
     if alpha is not None:
         alpha = np.ascontiguousarray(_orient(alpha, orientation))
