@@ -190,3 +190,15 @@ def test_taef2_input_range_matters(weights_dir: Path) -> None:
     with torch.no_grad():
         right, wrong = enc.encode(x), enc.encode(x * 2 - 1)
     assert float((right - wrong).abs().mean()) > 0.1 * float(right.abs().mean())
+
+
+@pytest.mark.real
+def test_models_dir_from_environment(weights_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOAK_MODELS_DIR", str(weights_dir))
+    loaded, missing = models.load_ensemble(["taef2", "vaelight", "taesana"], offline=True)
+    assert [e.name for e in loaded] == ["taef2", "vaelight"]
+    assert "taesana_encoder.pth" in missing["taesana"]
+    rows = {(r.name, r.file): r.status for r in models.verify()}
+    assert rows[("taef2", "taef2_encoder.pth")] == "ok"
+    assert rows[("vaelight", "VAEpreview.onnx")] == "ok"
+    assert {r.name for r in models.model_status() if r.available} >= {"taef2", "vaelight"}
