@@ -9,11 +9,12 @@ from typing import Any, Literal
 from cloak.errors import ConfigError
 from cloak.photo_io import SaveOptions
 
-Objective = Literal["push", "gray", "pattern", "features"]
+Objective = Literal["push", "gray", "pattern", "features", "decoded"]
+StepRule = Literal["sign", "l2"]
 Schedule = Literal["constant", "linear", "cosine"]
 Precision = Literal["auto", "fp32", "bf16"]
 
-OBJECTIVES: tuple[str, ...] = ("push", "gray", "pattern", "features")
+OBJECTIVES: tuple[str, ...] = ("push", "gray", "pattern", "features", "decoded")
 DEFAULT_ENCODERS: tuple[str, ...] = ("taesd", "taesdxl", "taef1", "taef2")
 
 
@@ -68,9 +69,15 @@ class ProtectConfig:
         step_size: First step size in [0, 1] units; None picks ``2.5 * eps / steps * 4``.
         schedule: How the step size decays over the run.
         momentum: Momentum of the normalised gradient (MI-FGSM style); 0 disables it.
+        step_rule: ``sign`` steps fill the L-inf box (strong, grainy); ``l2`` steps follow the
+            gradient's magnitudes and put the change where the encoders are most sensitive.
+        min_psnr: Visibility floor in dB: the perturbation's RMS is projected so that the
+            protected photo keeps at least this PSNR. None disables the floor.
         objective: ``push`` (away from the clean latent), ``gray`` or ``pattern`` (toward the
             latent of a flat gray or a high-contrast patterned image), ``features`` (push
-            intermediate encoder features away).
+            intermediate encoder features away), ``decoded`` (push the encoder/decoder round
+            trip away from the clean round trip; encoders without a decoder fall back to
+            ``push``).
         encoders: Registry names of the encoders to attack together.
         work_size: Long side, in pixels, at which the attack runs; the perturbation is then
             lifted onto the full-size photo.
@@ -89,6 +96,8 @@ class ProtectConfig:
     step_size: float | None = None
     schedule: Schedule = "linear"
     momentum: float = 0.9
+    step_rule: StepRule = "l2"
+    min_psnr: float | None = 37.0
     objective: Objective = "push"
     encoders: tuple[str, ...] = DEFAULT_ENCODERS
     work_size: int = 768
@@ -116,6 +125,10 @@ class ProtectConfig:
             raise ConfigError(f"unknown schedule {self.schedule!r}: use constant, linear or cosine")
         if not 0.0 <= self.momentum < 1.0:
             raise ConfigError(f"momentum={self.momentum} must lie in [0, 1)")
+        if self.step_rule not in ("sign", "l2"):
+            raise ConfigError(f"unknown step rule {self.step_rule!r}: use sign or l2")
+        if self.min_psnr is not None and not 20.0 <= self.min_psnr <= 60.0:
+            raise ConfigError(f"min_psnr={self.min_psnr} dB must lie in 20..60")
         if self.objective not in OBJECTIVES:
             raise ConfigError(
                 f"unknown objective {self.objective!r}: use one of {', '.join(OBJECTIVES)}"

@@ -72,3 +72,33 @@ def autocast(device: torch.device, enabled: bool) -> Iterator[None]:
         return
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
         yield
+
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Ask glibc to reuse freed memory instead of returning it to the OS.
+
+    The attack allocates and frees hundreds of MB of activations per step, in shapes that vary
+    with the random transforms. glibc serves such blocks with fresh ``mmap`` pages that must be
+    faulted in again on every step, which costs seconds per GiB on some VMs; keeping them in the
+    heap made a 20-step run ~2.8x faster here. Called once, when the first protection starts
+    (never at import). Returns whether the setting took effect (False off glibc).
+    """
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    ok = mallopt(_M_MMAP_MAX, 0) == 1
+    ok = mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1 and ok
+    return ok

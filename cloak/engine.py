@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from cloak.budget import eps_map
 from cloak.config import ProtectConfig
-from cloak.device import autocast, choose_device, use_bf16
+from cloak.device import autocast, choose_device, keep_freed_memory, use_bf16
 from cloak.errors import Cancelled, ConfigError
 from cloak.models.base import AutoEncoder
 from cloak.transforms import PipelineDraw, RandomPipeline, pad_to_multiple, resize_long_side
@@ -136,17 +136,23 @@ class EncoderAttack:
         )
 
     def _encode(self, enc: AutoEncoder, x: torch.Tensor, features: bool) -> list[torch.Tensor]:
+        h, w = x.shape[-2:]
         x = pad_to_multiple(x, enc.spec.downsample)
         if self.bf16 and self.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.bf16):
-            out = enc.features(x) if features else [enc.encode(x)]
+            if features:
+                out = enc.features(x)
+            elif self.config.objective == "decoded" and enc.has_decoder:
+                out = [enc.decode(enc.encode(x))[..., :h, :w]]
+            else:
+                out = [enc.encode(x)]
         return [o.float() for o in out]
 
     def _loss(self, z: list[torch.Tensor], ref: list[torch.Tensor], scale: float) -> torch.Tensor:
         total = sum(F.mse_loss(a, b) for a, b in zip(z, ref, strict=True))
         assert isinstance(total, torch.Tensor)
-        if self.config.objective in ("push", "features"):
+        if self.config.objective in ("push", "features", "decoded"):
             return -total / scale
         return total / scale
 
@@ -208,6 +214,8 @@ class EncoderAttack:
         noise = torch.rand(x.shape, generator=gen).to(x.device) * 2 - 1
         delta = (0.25 * noise * budget).clamp(-x, 1 - x)
         momentum = torch.zeros_like(x)
+        # The visibility floor as an L2 ball: PSNR >= min_psnr  <=>  RMS(delta) <= 10^(-psnr/20).
+        rms_max = None if c.min_psnr is None else 10.0 ** (-c.min_psnr / 20.0)
         for step in range(c.steps):
             if cancel is not None and cancel():
                 raise Cancelled("protection cancelled")
@@ -228,10 +236,17 @@ class EncoderAttack:
             with torch.no_grad():
                 g = grad / grad.abs().mean().clamp_min(1e-12)
                 momentum = c.momentum * momentum + g
-                # Sign step scaled by the local budget: texture moves freely, flat skin less.
-                step_map = _step_size(c, step) * budget / c.eps
-                delta = delta - step_map * momentum.sign()
+                if c.step_rule == "sign":
+                    direction = momentum.sign()
+                else:
+                    direction = momentum / momentum.pow(2).mean().sqrt().clamp_min(1e-12)
+                # Scaled by the local budget: texture moves freely, flat skin less.
+                delta = delta - _step_size(c, step) * (budget / c.eps) * direction
                 delta = torch.maximum(torch.minimum(delta, budget), -budget)
+                if rms_max is not None:
+                    rms = float(delta.pow(2).mean().sqrt())
+                    if rms > rms_max:
+                        delta = delta * (rms_max / rms)
                 delta = (x + delta).clamp(0, 1) - x
             yield Progress(
                 "attack", step + 1, c.steps, loss.item(), time.perf_counter() - start, enc.name
@@ -282,6 +297,7 @@ def protect(
         raise ConfigError(f"expected a float image in [0, 1], got dtype {image.dtype}")
     start = time.perf_counter()
     device = choose_device(config.device)
+    keep_freed_memory()
     for enc in encoders:
         enc.to(device)
     full = image.detach().float().cpu().clamp(0, 1)

@@ -79,7 +79,7 @@ def test_lift_to_full_size_stays_in_budget(tiny_encoder):
     # After 8-bit quantisation the change is still within the budget in 1/255 units.
     assert float((quantize(res.protected) - quantize(x)).abs().max()) * 255 <= 4 + 1e-4
     d = torch.full((1, 3, 10, 10), 1.0)
-    assert float(lift(d, (37, 41), 0.1).abs().max()) <= 0.1
+    assert float(lift(d, (37, 41), 0.1).abs().max()) <= 0.1 + 1e-6
 
 
 def test_cancel_stops_at_next_step(tiny_encoder):
@@ -151,7 +151,7 @@ def test_repr_names_hyperparameters(tiny_encoder):
 
 @pytest.mark.real
 def test_real_taef2_protect_damages_round_trip(taef2, astronaut_crop):
-    cfg = preset("standard").replace(steps=12, encoders=("taef2",), device="cpu")
+    cfg = preset("standard").replace(steps=12, encoders=("taef2",), device="cpu", work_size=96)
     res = run_to_end(protect(astronaut_crop, [taef2], cfg))
     saved = quantize(res.protected)
     assert float((saved - astronaut_crop).abs().max()) <= cfg.eps + 1e-6
@@ -163,7 +163,9 @@ def test_real_taef2_protect_damages_round_trip(taef2, astronaut_crop):
 
 @pytest.mark.real
 def test_real_ensemble_taef2_and_vaelight(taef2, vaelight, astronaut_crop):
-    cfg = preset("standard").replace(steps=6, encoders=("taef2", "vaelight"), device="cpu")
+    cfg = preset("standard").replace(
+        steps=6, encoders=("taef2", "vaelight"), device="cpu", work_size=96
+    )
     res = run_to_end(protect(astronaut_crop, [taef2, vaelight], cfg))
     saved = quantize(res.protected)
     assert res.encoders == ["taef2", "vaelight"]
