@@ -167,8 +167,9 @@ def cmd_protect(args: argparse.Namespace) -> int:
         device = choose_device(config.device)
         encoders = load_encoders(config.encoders, args, str(device))
         log.info("protecting %d photo(s): %s", len(jobs), config.describe())
-        overall = tqdm(total=len(jobs), unit="photo", desc="all photos", disable=args.quiet,
-                       position=0)
+        overall = tqdm(
+            total=len(jobs), unit="photo", desc="all photos", disable=args.quiet, position=0
+        )
         bar = tqdm(total=config.steps, unit="step", leave=False, disable=args.quiet, position=1)
         try:
             gen = run_batch(jobs, config, encoders)
@@ -266,12 +267,14 @@ def cmd_models(args: argparse.Namespace) -> int:
     from cloak.models import download, model_status, verify
 
     if args.models_command == "list":
-        print(f"{'name':<10} {'family':<10} {'latent space':<14} {'ch':>3} {'/f':>3} "
-              f"{'range':<8} {'here':<5} license  repository")
+        print(
+            f"{'name':<10} {'family':<10} {'latent space':<14} {'ch':>3} {'/f':>3} "
+            f"{'range':<8} {'here':<5} license  repository"
+        )
         for r in model_status(args.models_dir):
             rng = f"[{r.input_range[0]:g},{r.input_range[1]:g}]"
             print(
-                f"{r.name:<10} {r.family:<10} {r.latent_space:<14} {r.latent_channels:>3} "
+                f"{r.name:<10} {r.family:<10} {r.latent_space:<14} {r.channels:>3} "
                 f"{r.downsample:>3} {rng:<8} {'yes' if r.available else 'no':<5} "
                 f"{r.license:<8} {r.repo_id}"
             )

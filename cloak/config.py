@@ -47,7 +47,9 @@ class TransformConfig:
     def validate(self) -> None:
         lo, hi = self.resize
         if not (0.2 <= lo <= hi <= 2.0):
-            raise ConfigError(f"transform resize range {self.resize} must satisfy 0.2 <= min <= max <= 2")
+            raise ConfigError(
+                f"transform resize range {self.resize} must satisfy 0.2 <= min <= max <= 2"
+            )
         qlo, qhi = self.jpeg_quality
         if not (1 <= qlo <= qhi <= 100):
             raise ConfigError(f"JPEG quality range {self.jpeg_quality} must lie in 1..100")
@@ -178,6 +180,4 @@ def preset(name: str) -> ProtectConfig:
     try:
         return PRESETS[name.lower()]
     except KeyError:
-        raise ConfigError(
-            f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}"
-        ) from None
+        raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}") from None

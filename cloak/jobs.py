@@ -19,7 +19,14 @@ from cloak.engine import Progress, protect
 from cloak.errors import Cancelled, CloakError, PhotoError
 from cloak.metrics import linf_255, psnr, quantize, to_array, to_tensor
 from cloak.models.base import AutoEncoder
-from cloak.photo_io import is_supported, iter_photos, load_photo, output_suffix, save_photo
+from cloak.photo_io import (
+    is_supported,
+    iter_photos,
+    load_photo,
+    output_suffix,
+    save_notes,
+    save_photo,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +76,15 @@ class PhotoEvent:
     result: PhotoResult | None = None
 
 
-def output_path(source: Path, out_dir: Path | None, config: ProtectConfig, root: Path | None) -> Path:
+def output_path(
+    source: Path, out_dir: Path | None, config: ProtectConfig, root: Path | None
+) -> Path:
     """Where the protected copy of ``source`` goes.
 
     Beside the original (or in the same folder), the name gets ``_protected`` so the original is
     never overwritten; in another folder the name is kept. ``root`` keeps a batch's sub-folders.
     """
-    suffix = output_suffix(config.output.format or _source_format(source), config.output)
+    suffix = output_suffix(_source_format(source), config.output)
     if out_dir is None:
         folder = source.parent
     elif root is not None:
@@ -130,8 +139,13 @@ def plan(
         elif p.is_file():
             if not is_supported(p):
                 refused.append(
-                    PhotoResult(p, p, "failed", message=f"{p}: not a supported photo type "
-                                "(use JPEG, PNG, WebP, HEIC, TIFF, BMP or GIF)")
+                    PhotoResult(
+                        p,
+                        p,
+                        "failed",
+                        message=f"{p}: not a supported photo type "
+                        "(use JPEG, PNG, WebP, HEIC, TIFF, BMP or GIF)",
+                    )
                 )
                 continue
             _add(jobs, seen, p, output_path(p, out, config, None))
@@ -180,6 +194,13 @@ def protect_file(
     if cancel is not None and cancel():
         raise Cancelled("protection cancelled before saving")
     saved = quantize(result.protected)
+    try:
+        job.dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PhotoError(
+            job.dest.parent,
+            f"cannot create the output folder ({exc.strerror}); choose another with -o",
+        ) from exc
     save_photo(photo, to_array(saved), job.dest, config.output)
     return PhotoResult(
         job.source,
@@ -188,7 +209,7 @@ def protect_file(
         seconds=time.perf_counter() - start,
         psnr=psnr(saved, original),
         linf_255=linf_255(saved, original),
-        message="; ".join(photo.notes),
+        message="; ".join(photo.notes + save_notes(photo, config.output)),
     )
 
 
@@ -227,13 +248,17 @@ def run_batch(
             res = PhotoResult(job.source, job.dest, "failed", message=f"{job.source}: {exc}")
         except MemoryError:
             res = PhotoResult(
-                job.source, job.dest, "failed",
+                job.source,
+                job.dest,
+                "failed",
                 message=f"{job.source}: out of memory; close other programs or lower --work-size",
             )
         except Exception as exc:  # noqa: BLE001 - one photo's crash must not stop the batch
             log.debug("crash while protecting %s:\n%s", job.source, traceback.format_exc())
             res = PhotoResult(
-                job.source, job.dest, "failed",
+                job.source,
+                job.dest,
+                "failed",
                 message=f"{job.source}: internal error ({type(exc).__name__}: {exc}); "
                 "please report it with this message",
             )

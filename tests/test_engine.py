@@ -33,8 +33,12 @@ def test_bound_and_range(tiny_encoder, objective, perceptual):
 
 
 def test_attack_hurts_the_encoder(tiny_encoder):
-    cfg = ProtectConfig(eps=8 / 255, steps=8, transforms=TransformConfig(enabled=False),
-                        **{k: v for k, v in FAST.items() if k != "steps"})
+    cfg = ProtectConfig(
+        eps=8 / 255,
+        steps=8,
+        transforms=TransformConfig(enabled=False),
+        **{k: v for k, v in FAST.items() if k != "steps"},
+    )
     x = _image()
     res = run_to_end(protect(x, [tiny_encoder], cfg))
     with torch.no_grad():
@@ -48,8 +52,12 @@ def test_attack_hurts_the_encoder(tiny_encoder):
 
 
 def test_gray_target_gets_closer(tiny_encoder):
-    cfg = ProtectConfig(objective="gray", steps=8, transforms=TransformConfig(enabled=False),
-                        **{k: v for k, v in FAST.items() if k != "steps"})
+    cfg = ProtectConfig(
+        objective="gray",
+        steps=8,
+        transforms=TransformConfig(enabled=False),
+        **{k: v for k, v in FAST.items() if k != "steps"},
+    )
     x = _image()
     res = run_to_end(protect(x, [tiny_encoder], cfg))
     with torch.no_grad():
@@ -99,7 +107,11 @@ def test_cancel_stops_at_next_step(tiny_encoder):
 
 
 def test_closing_the_generator_stops_it(tiny_encoder):
-    gen = protect(_image(), [tiny_encoder], ProtectConfig(steps=50, **{k: v for k, v in FAST.items() if k != "steps"}))
+    gen = protect(
+        _image(),
+        [tiny_encoder],
+        ProtectConfig(steps=50, **{k: v for k, v in FAST.items() if k != "steps"}),
+    )
     next(gen)
     next(gen)
     gen.close()
@@ -112,7 +124,9 @@ def test_ensemble_round_robin(tiny_encoder):
 
     other = build_random("taesd", seed=1)
     cfg = ProtectConfig(steps=4, work_size=64, device="cpu", encoders=("taef2", "taesd"))
-    names = [r.encoder for r in protect(_image(), [tiny_encoder, other], cfg) if r.stage == "attack"]
+    names = [
+        r.encoder for r in protect(_image(), [tiny_encoder, other], cfg) if r.stage == "attack"
+    ]
     assert names == ["taef2", "taesd", "taef2", "taesd"]
 
 

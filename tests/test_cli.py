@@ -1,0 +1,165 @@
+"""The `cloak` command line, end to end with the real TAEF2 weights on small photos."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ASTRONAUT
+from PIL import Image
+
+from cloak.cli import main
+
+QUICK = ["--steps", "2", "--work-size", "64", "--encoders", "taef2", "-q"]
+
+
+def _photo(path: Path, size=(80, 64), seed=0) -> Path:
+    rng = np.random.default_rng(seed)
+    with Image.open(ASTRONAUT) as im:
+        crop = im.convert("RGB").resize(size)
+    arr = np.asarray(crop, dtype=np.int16) + rng.integers(-3, 4, (size[1], size[0], 3))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr.clip(0, 255).astype(np.uint8)).save(path)
+    return path
+
+
+def _digest(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+@pytest.mark.real
+def test_protect_folder_batch(models_dir, tmp_path, capsys):
+    src = tmp_path / "photos"
+    a = _photo(src / "a.png")
+    b = _photo(src / "trip" / "b.jpg", seed=1)
+    bad = src / "broken.jpg"
+    bad.write_text("this is not a photo")
+    before = {p: _digest(p) for p in (a, b, bad)}
+    out = tmp_path / "out"
+    args = ["protect", str(src), "-o", str(out), "-r", "--models-dir", str(models_dir), *QUICK]
+    code = main(args)
+    text = capsys.readouterr()
+    assert code == 1  # one photo failed
+    assert (out / "a.png").is_file()
+    assert (out / "trip" / "b.jpg").is_file()
+    assert not (out / "broken.jpg").exists()
+    assert "broken.jpg" in text.err and "not an image" in text.err
+    assert "2 protected, 0 skipped, 1 failed" in text.out
+    assert "PSNR" in text.out
+    assert {p: _digest(p) for p in (a, b, bad)} == before
+    with Image.open(out / "trip" / "b.jpg") as im:
+        assert im.size == (80, 64) and im.format == "JPEG"
+    assert not list(out.rglob("*.cloak-tmp"))
+
+    # A rerun resumes: finished photos are skipped.
+    code = main(args)
+    assert "0 protected, 2 skipped, 1 failed" in capsys.readouterr().out
+
+
+@pytest.mark.real
+def test_protect_single_file_beside_original_and_check(models_dir, tmp_path, capsys):
+    photo = _photo(tmp_path / "selfie.png", size=(96, 96))
+    code = main(["protect", str(photo), "--models-dir", str(models_dir), *QUICK])
+    assert code == 0
+    protected = tmp_path / "selfie_protected.png"
+    assert protected.is_file()
+    capsys.readouterr()
+    picture = tmp_path / "cmp.png"
+    code = main(
+        [
+            "check",
+            str(photo),
+            str(protected),
+            "--encoders",
+            "taef2,vaelight",
+            "--models-dir",
+            str(models_dir),
+            "--picture",
+            str(picture),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "PSNR" in out and "SSIM" in out and "L-inf" in out
+    assert "1080/q80" in out and "vaelight" in out and "taef2" in out
+    with Image.open(picture) as im:
+        assert im.width >= 3 * 300 and im.height > 300
+
+
+@pytest.mark.real
+def test_default_ensemble_offline_uses_what_is_present(models_dir, tmp_path, capsys):
+    photo = _photo(tmp_path / "p.png")
+    code = main(
+        [
+            "protect",
+            str(photo),
+            "--models-dir",
+            str(models_dir),
+            "--offline",
+            "--steps",
+            "1",
+            "--work-size",
+            "64",
+            "-q",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 0
+    for name in ("taesd", "taesdxl", "taef1"):
+        assert f"encoder {name} not used" in err
+
+
+def test_missing_weights_error_names_file_and_command(tmp_path, capsys):
+    photo = _photo(tmp_path / "p.png")
+    code = main(
+        [
+            "protect",
+            str(photo),
+            "--models-dir",
+            str(tmp_path / "empty"),
+            "--offline",
+            "--encoders",
+            "taef2",
+            "-q",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "taef2_encoder.pth" in err
+    assert "cloak models download taef2" in err
+    assert str(tmp_path / "empty") in err
+
+
+def test_missing_path_and_bad_option(tmp_path, capsys):
+    code = main(["protect", str(tmp_path / "nope.jpg"), "-q"])
+    assert code == 1
+    assert "no such file or folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["protect", "x.jpg", "--preset", "max"])
+    assert main(["protect", str(tmp_path / "nope.jpg"), "--eps", "99", "-q"]) == 2
+    assert "eps" in capsys.readouterr().err
+
+
+@pytest.mark.real
+def test_models_list_and_verify(models_dir, capsys):
+    assert main(["models", "list", "--models-dir", str(models_dir)]) == 0
+    out = capsys.readouterr().out
+    taef2 = next(line for line in out.splitlines() if line.startswith("taef2"))
+    assert "yes" in taef2 and "FLUX.2" in taef2
+    assert main(["models", "verify", "--models-dir", str(models_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "taef2_encoder.pth" in out and "corrupt" not in out
+
+
+def test_entry_point_runs():
+    res = subprocess.run(
+        [sys.executable, "-m", "cloak.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 0 and res.stdout.startswith("cloak ")
