@@ -1,0 +1,185 @@
+"""Settings: the preset selector with its note, and the Advanced panel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cloak.gui.state import PRESET_NOTES, SettingsModel
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+PRESET_TITLES = {"low": "Low", "standard": "Standard", "high": "High", "custom": "Custom"}
+FORMATS = [("Same as the original", None), ("JPEG", "JPEG"), ("PNG", "PNG"), ("WebP", "WEBP")]
+
+
+def registry_names() -> list[tuple[str, str]]:
+    """(name, tooltip) of every registered encoder."""
+    from cloak.models import REGISTRY
+
+    return [(n, f"{s.latent_space}: {s.description}") for n, s in REGISTRY.items()]
+
+
+class SettingsPanel(QWidget):
+    """Edits a :class:`SettingsModel`; it only lays out and mirrors the model."""
+
+    def __init__(self, model: SettingsModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self._updating = False
+        self.preset = QComboBox()
+        self.preset.setObjectName("preset")
+        for key, title in PRESET_TITLES.items():
+            self.preset.addItem(title, key)
+        self.note = QLabel()
+        self.note.setObjectName("preset-note")
+        self.note.setWordWrap(True)
+        self.advanced_toggle = QToolButton()
+        self.advanced_toggle.setText("Advanced")
+        self.advanced_toggle.setCheckable(True)
+        self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_toggle.setArrowType(Qt.ArrowType.RightArrow)
+
+        self.eps = QDoubleSpinBox()
+        self.eps.setRange(1.0, 32.0)
+        self.eps.setDecimals(1)
+        self.eps.setSingleStep(1.0)
+        self.eps.setSuffix(" / 255")
+        self.eps.setToolTip(
+            "Largest change of any pixel value: higher is stronger and more visible"
+        )
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 5000)
+        self.steps.setToolTip("Optimisation steps: more is stronger and slower")
+        self.encoders: dict[str, QCheckBox] = {}
+        enc_box = QWidget()
+        grid = QGridLayout(enc_box)
+        grid.setContentsMargins(0, 0, 0, 0)
+        for i, (name, tip) in enumerate(registry_names()):
+            cb = QCheckBox(name)
+            cb.setToolTip(tip)
+            self.encoders[name] = cb
+            grid.addWidget(cb, i // 2, i % 2)
+        self.format = QComboBox()
+        for title, value in FORMATS:
+            self.format.addItem(title, value)
+        self.out_dir = QLineEdit()
+        self.out_dir.setPlaceholderText("Beside each original (name_protected)")
+        self.out_dir.setReadOnly(True)
+        self.browse = QPushButton("Choose...")
+        self.reset_dir = QPushButton("Beside originals")
+        self.strip_metadata = QCheckBox("Remove all metadata (EXIF)")
+        self.strip_gps = QCheckBox("Remove location (GPS)")
+        self.overwrite = QCheckBox("Replace earlier protected copies")
+
+        self.advanced = QGroupBox()
+        self.advanced.setObjectName("advanced")
+        form = QFormLayout(self.advanced)
+        form.addRow("Budget", self.eps)
+        form.addRow("Steps", self.steps)
+        form.addRow("Encoders", enc_box)
+        form.addRow("Format", self.format)
+        dir_row = QHBoxLayout()
+        dir_row.addWidget(self.out_dir, 1)
+        dir_row.addWidget(self.browse)
+        form.addRow("Folder", dir_row)
+        form.addRow("", self.reset_dir)
+        form.addRow("", self.strip_gps)
+        form.addRow("", self.strip_metadata)
+        form.addRow("", self.overwrite)
+        self.advanced.setVisible(False)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Protection"))
+        top.addWidget(self.preset, 1)
+        lay.addLayout(top)
+        lay.addWidget(self.note)
+        lay.addWidget(self.advanced_toggle)
+        lay.addWidget(self.advanced)
+
+        self.preset.currentIndexChanged.connect(self._preset_picked)
+        self.advanced_toggle.toggled.connect(self.show_advanced)
+        self.eps.valueChanged.connect(self._edited)
+        self.steps.valueChanged.connect(self._edited)
+        for cb in self.encoders.values():
+            cb.toggled.connect(self._edited)
+        self.format.currentIndexChanged.connect(self._edited)
+        self.strip_metadata.toggled.connect(self._edited)
+        self.strip_gps.toggled.connect(self._edited)
+        self.overwrite.toggled.connect(self._edited)
+        self.browse.clicked.connect(self._choose_dir)
+        self.reset_dir.clicked.connect(lambda: self.model.set_out_dir(None))
+        model.config_changed.connect(self.refresh)
+        model.preset_changed.connect(self.refresh)
+        model.out_dir_changed.connect(self.refresh)
+        self.refresh()
+
+    def show_advanced(self, on: bool) -> None:
+        self.advanced.setVisible(on)
+        self.advanced_toggle.setChecked(on)
+        self.advanced_toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+
+    def refresh(self, *_: object) -> None:
+        """Mirror the model into the widgets."""
+        self._updating = True
+        try:
+            m, c = self.model, self.model.config
+            self.preset.setCurrentIndex(self.preset.findData(m.preset_name))
+            self.note.setText(PRESET_NOTES[m.preset_name])
+            self.eps.setValue(c.eps * 255)
+            self.steps.setValue(c.steps)
+            for name, cb in self.encoders.items():
+                cb.setChecked(name in c.encoders)
+            self.format.setCurrentIndex(max(0, self.format.findData(c.output.format)))
+            self.strip_metadata.setChecked(c.output.strip_metadata)
+            self.strip_gps.setChecked(c.output.strip_gps)
+            self.overwrite.setChecked(c.output.overwrite)
+            self.out_dir.setText(str(m.out_dir) if m.out_dir else "")
+        finally:
+            self._updating = False
+
+    def _preset_picked(self, index: int) -> None:
+        if not self._updating:
+            self.model.set_preset(self.preset.itemData(index))
+
+    def _edited(self, *_: object) -> None:
+        if self._updating:
+            return
+        m = self.model
+        names = [n for n, cb in self.encoders.items() if cb.isChecked()]
+        if not names:
+            # At least one encoder: undo the last uncheck.
+            self.refresh()
+            return
+        m.set_encoders(names)
+        m.set_eps_255(self.eps.value())
+        m.set_steps(self.steps.value())
+        m.set_output(
+            format=self.format.currentData(),
+            strip_metadata=self.strip_metadata.isChecked(),
+            strip_gps=self.strip_gps.isChecked(),
+            overwrite=self.overwrite.isChecked(),
+        )
+
+    def _choose_dir(self) -> None:
+        start = str(self.model.out_dir or Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Output folder", start)
+        if folder:
+            self.model.set_out_dir(folder)

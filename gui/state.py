@@ -1,0 +1,368 @@
+"""The app's state: the photo queue and the settings, as QObjects with ``*_changed`` signals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QSettings, Qt, Signal
+from PySide6.QtGui import QImage
+
+from cloak.config import PRESETS, ProtectConfig, preset
+from cloak.errors import CloakError
+from cloak.jobs import PhotoResult
+from cloak.photo_io import OUTPUT_FORMATS, is_supported, iter_photos
+
+WAITING, PROTECTING, DONE, FAILED = "waiting", "protecting", "done", "failed"
+
+PRESET_NOTES = {
+    "low": "Least visible. Pixels move by at most 4 levels out of 255: invisible on almost every "
+    "photo, but the weakest against AI editors and re-saves.",
+    "standard": "Balanced. At most 8 levels out of 255: a faint grain is visible only when you "
+    "zoom in, and AI edits of the photo come out clearly wrong.",
+    "high": "Strongest. At most 12 levels out of 255: you may notice a fine texture on smooth "
+    "skin or sky, but the protection survives platform re-encodes best.",
+    "custom": "Custom settings from the Advanced panel.",
+}
+
+
+@dataclass
+class QueueItem:
+    """One photo in the queue.
+
+    Attributes:
+        source: The original (never modified).
+        status: ``waiting``, ``protecting``, ``done`` or ``failed``.
+        progress: Fraction of this photo's protection done, 0..1.
+        message: The failure reason, or a note about the result.
+        result: The engine's result once finished.
+        analysis: The compare view's pictures and scores, computed on demand.
+        thumbnail: A small preview, loaded when the item is added.
+    """
+
+    source: Path
+    status: str = WAITING
+    progress: float = 0.0
+    message: str = ""
+    result: PhotoResult | None = None
+    analysis: Any = None
+    thumbnail: QImage | None = None
+
+    @property
+    def dest(self) -> Path | None:
+        return self.result.dest if self.result is not None else None
+
+    def status_text(self) -> str:
+        if self.status == PROTECTING:
+            return f"protecting {round(self.progress * 100)}%"
+        if self.status == FAILED:
+            return f"failed: {self.message}"
+        if self.status == DONE and self.message:
+            return f"done ({self.message})"
+        return self.status
+
+
+THUMB_SIZE = 56
+
+
+def load_thumbnail(path: Path, size: int = THUMB_SIZE) -> QImage | None:
+    """A small preview read at reduced size (cheap even for large JPEGs)."""
+    from PySide6.QtGui import QImageReader
+
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)
+    full = reader.size()
+    if full.isValid() and full.width() > 0 and full.height() > 0:
+        scale = size * 2 / max(full.width(), full.height())
+        if scale < 1:
+            reader.setScaledSize(full * scale)
+    img = reader.read()
+    return None if img.isNull() else img
+
+
+class QueueModel(QAbstractListModel):
+    """The photos to protect, with each one's status, progress and result."""
+
+    StatusRole = Qt.ItemDataRole.UserRole + 1
+    ProgressRole = Qt.ItemDataRole.UserRole + 2
+    ItemRole = Qt.ItemDataRole.UserRole + 3
+
+    items_changed = Signal()
+    item_changed = Signal(int)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._items: list[QueueItem] = []
+
+    # Qt model API
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._items)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._items):
+            return None
+        item = self._items[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return item.source.name
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{item.source}\n{item.status_text()}"
+        if role == Qt.ItemDataRole.DecorationRole:
+            return item.thumbnail
+        if role == self.StatusRole:
+            return item.status_text()
+        if role == self.ProgressRole:
+            return item.progress
+        if role == self.ItemRole:
+            return item
+        return None
+
+    # Our API
+    @property
+    def items(self) -> list[QueueItem]:
+        return list(self._items)
+
+    def item(self, row: int) -> QueueItem:
+        return self._items[row]
+
+    def add_paths(self, paths: Iterable[str | Path], thumbnails: bool = True) -> int:
+        """Queue photos and the photos inside folders; return how many were added.
+
+        Paths already queued are ignored; a file that is not a photo is queued as failed so
+        the person sees why it was not taken.
+        """
+        known = {it.source.resolve() for it in self._items}
+        new: list[QueueItem] = []
+        for raw in paths:
+            p = Path(raw)
+            if p.is_dir():
+                try:
+                    found = list(iter_photos(p, True))
+                except (OSError, CloakError) as exc:
+                    new.append(QueueItem(p, FAILED, message=str(exc)))
+                    continue
+                candidates = [f for f in found if not f.stem.endswith("_protected")]
+            else:
+                candidates = [p]
+            for f in candidates:
+                key = f.resolve()
+                if key in known:
+                    continue
+                known.add(key)
+                item = QueueItem(f)
+                if not f.is_file():
+                    item.status, item.message = FAILED, "no such file"
+                elif not is_supported(f):
+                    item.status = FAILED
+                    item.message = "not a supported photo type (JPEG, PNG, WebP, HEIC, TIFF...)"
+                elif thumbnails:
+                    item.thumbnail = load_thumbnail(f)
+                new.append(item)
+        if new:
+            first = len(self._items)
+            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+            self._items.extend(new)
+            self.endInsertRows()
+            self.items_changed.emit()
+        return len(new)
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self._items.clear()
+        self.endResetModel()
+        self.items_changed.emit()
+
+    def update(self, row: int, **changes: Any) -> None:
+        """Change fields of one item and tell the views."""
+        item = self._items[row]
+        for key, value in changes.items():
+            setattr(item, key, value)
+        idx = self.index(row)
+        self.dataChanged.emit(idx, idx)
+        self.item_changed.emit(row)
+
+    def rows_to_protect(self) -> list[int]:
+        """Rows that a Protect press should (re)run: everything not failed up front."""
+        return [
+            i
+            for i, it in enumerate(self._items)
+            if it.status != FAILED or it.source.is_file() and is_supported(it.source)
+        ]
+
+
+class SettingsModel(QObject):
+    """The job's :class:`ProtectConfig` plus the output folder, persisted in QSettings.
+
+    The config is frozen; every edit makes a validated copy with ``.replace()``.
+    """
+
+    config_changed = Signal(object)
+    preset_changed = Signal(str)
+    out_dir_changed = Signal(object)
+
+    def __init__(self, settings: QSettings | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._qs = settings if settings is not None else QSettings("Cloak", "Cloak")
+        self._preset = "standard"
+        self._config = preset("standard").replace(output=_gui_output(preset("standard")))
+        self._out_dir: Path | None = None
+        self._load()
+
+    @property
+    def config(self) -> ProtectConfig:
+        return self._config
+
+    @property
+    def preset_name(self) -> str:
+        return self._preset
+
+    @property
+    def out_dir(self) -> Path | None:
+        """Where protected copies go; None means beside each original (``*_protected``)."""
+        return self._out_dir
+
+    def set_preset(self, name: str) -> None:
+        """Take a preset's budget and steps; the encoders and output options stay."""
+        name = name.lower()
+        if name != "custom":
+            p = preset(name)
+            self._set(self._config.replace(eps=p.eps, steps=p.steps))
+        self._preset = name
+        self._qs.setValue("preset", name)
+        self.preset_changed.emit(name)
+
+    def set_eps_255(self, value: float) -> None:
+        self._edit(eps=float(value) / 255.0)
+
+    def set_steps(self, steps: int) -> None:
+        self._edit(steps=int(steps))
+
+    def set_encoders(self, names: Iterable[str]) -> None:
+        self._edit(encoders=tuple(names))
+
+    def set_output(self, **changes: Any) -> None:
+        """Change output options (format, strip_metadata, strip_gps, overwrite, ...)."""
+        out = self._config.output
+        import dataclasses
+
+        self._set(self._config.replace(output=dataclasses.replace(out, **changes)))
+
+    def set_out_dir(self, folder: str | Path | None) -> None:
+        self._out_dir = Path(folder) if folder else None
+        self._qs.setValue("out_dir", str(self._out_dir) if self._out_dir else "")
+        self.out_dir_changed.emit(self._out_dir)
+
+    def override(self, **changes: Any) -> None:
+        """Change config fields for this session only (command-line options): not persisted."""
+        self._config = self._config.replace(**changes)
+        self._match_preset(save=False)
+        self.config_changed.emit(self._config)
+
+    def _edit(self, **changes: Any) -> None:
+        self._set(self._config.replace(**changes))
+        self._match_preset()
+
+    def _match_preset(self, save: bool = True) -> None:
+        name = "custom"
+        for key, p in PRESETS.items():
+            if abs(p.eps - self._config.eps) < 1e-9 and p.steps == self._config.steps:
+                name = key
+        if name != self._preset:
+            self._preset = name
+            if save:
+                self._qs.setValue("preset", name)
+            self.preset_changed.emit(name)
+
+    def _set(self, config: ProtectConfig) -> None:
+        if config == self._config:
+            return
+        self._config = config
+        self._save()
+        self.config_changed.emit(config)
+
+    def _save(self) -> None:
+        c, o = self._config, self._config.output
+        qs = self._qs
+        qs.setValue("eps_255", round(c.eps * 255, 3))
+        qs.setValue("steps", c.steps)
+        qs.setValue("encoders", ",".join(c.encoders))
+        qs.setValue("format", o.format or "")
+        qs.setValue("strip_metadata", o.strip_metadata)
+        qs.setValue("strip_gps", o.strip_gps)
+        qs.setValue("overwrite", o.overwrite)
+        qs.sync()
+
+    def _load(self) -> None:
+        qs = self._qs
+        try:
+            name = str(qs.value("preset", "standard"))
+            if name in PRESETS:
+                self._preset = name
+            changes: dict[str, Any] = {}
+            if qs.contains("eps_255"):
+                changes["eps"] = float(qs.value("eps_255")) / 255.0
+            if qs.contains("steps"):
+                changes["steps"] = int(qs.value("steps"))
+            encoders = str(qs.value("encoders", "") or "")
+            if encoders:
+                changes["encoders"] = tuple(e for e in encoders.split(",") if e)
+            fmt = str(qs.value("format", "") or "") or None
+            out = self._config.output
+            import dataclasses
+
+            changes["output"] = dataclasses.replace(
+                out,
+                format=fmt if fmt in OUTPUT_FORMATS else None,
+                strip_metadata=_as_bool(qs.value("strip_metadata", out.strip_metadata)),
+                strip_gps=_as_bool(qs.value("strip_gps", out.strip_gps)),
+                overwrite=_as_bool(qs.value("overwrite", out.overwrite)),
+            )
+            self._config = self._config.replace(**changes)
+            folder = str(qs.value("out_dir", "") or "")
+            self._out_dir = Path(folder) if folder else None
+            if name == "custom":
+                self._preset = "custom"
+            else:
+                self._match_preset()
+        except (CloakError, ValueError, TypeError):
+            # Stored settings from another version or edited by hand: fall back to defaults.
+            self._preset = "standard"
+            self._config = preset("standard").replace(output=_gui_output(preset("standard")))
+
+
+def _gui_output(config: ProtectConfig) -> Any:
+    import dataclasses
+
+    # In the app, protecting again replaces the earlier protected copy (never the original).
+    return dataclasses.replace(config.output, overwrite=True)
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+@dataclass
+class Analysis:
+    """What the compare view shows for one photo (arrays are (H, W, 3) floats in [0, 1]).
+
+    Attributes:
+        original: The original, at display size.
+        protected: The protected photo as saved, at display size.
+        heat: Amplified |difference|.
+        ai_original: The encoder/decoder round trip of the original.
+        ai_protected: The round trip of the protected photo.
+        encoder: Name of the encoder used for the AI view.
+        report: :class:`cloak.metrics.Report` with PSNR, SSIM and per-scenario damage.
+    """
+
+    original: Any
+    protected: Any
+    heat: Any
+    ai_original: Any = None
+    ai_protected: Any = None
+    encoder: str = ""
+    report: Any = None
+    notes: list[str] = field(default_factory=list)
