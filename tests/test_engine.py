@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import ASTRONAUT
 
 from cloak.config import PRESETS, ProtectConfig, TransformConfig, preset
 from cloak.device import choose_device
@@ -187,3 +188,36 @@ def test_real_ensemble_taef2_and_vaelight(taef2, vaelight, astronaut_crop):
     report = measure(astronaut_crop, saved, [taef2, vaelight], platforms={}, attacker_long_side=96)
     for s in report.scores:
         assert s.latent_shift > 1.0, s
+
+
+@pytest.mark.real
+def test_real_protect_file_keeps_metadata_right(taef2, tmp_path):
+    """Orientation applied, GPS removed, ICC kept, size kept: through the whole file path."""
+    from photo_factory import make_exif, srgb_icc
+    from PIL import ExifTags, Image
+
+    from cloak.jobs import PhotoJob, protect_file
+
+    with Image.open(ASTRONAUT) as im:
+        stored = im.convert("RGB").crop((160, 40, 288, 136))  # 128 x 96 as stored
+    src = tmp_path / "phone photo ü.jpg"
+    icc = srgb_icc()
+    stored.save(src, "JPEG", quality=95, exif=make_exif(orientation=6, gps=True), icc_profile=icc)
+    before = src.read_bytes()
+    cfg = preset("standard").replace(steps=2, encoders=("taef2",), device="cpu", work_size=64)
+    gen = protect_file(PhotoJob(src, tmp_path / "out.jpg"), cfg, [taef2])
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            result = stop.value
+            break
+    assert result.status == "protected", result.message
+    assert src.read_bytes() == before
+    with Image.open(tmp_path / "out.jpg") as out:
+        assert out.size == (96, 128)  # orientation 6 = rotated: displayed size
+        exif = out.getexif()
+        assert exif.get(ExifTags.Base.Orientation, 1) == 1
+        assert not exif.get_ifd(ExifTags.IFD.GPSInfo)
+        assert out.info.get("icc_profile") == icc
+    assert "GPS" in result.message
