@@ -20,6 +20,7 @@ from cloak.config import ProtectConfig
 from cloak.device import autocast, choose_device, keep_freed_memory, use_bf16
 from cloak.errors import Cancelled, ConfigError
 from cloak.models.base import AutoEncoder
+from cloak.tiling import lift_add_
 from cloak.transforms import PipelineDraw, RandomPipeline, pad_to_multiple, resize_long_side
 
 
@@ -300,9 +301,10 @@ def protect(
     keep_freed_memory()
     for enc in encoders:
         enc.to(device)
-    full = image.detach().float().cpu().clamp(0, 1)
+    # No full-size copy before the attack: only the work-size image is made here.
+    full = image.detach().float().cpu()
     h, w = full.shape[-2:]
-    x = work_image(full, config.work_size).to(device)
+    x = work_image(full, config.work_size).clamp(0, 1).to(device)
     attack = EncoderAttack(encoders, config, device)
     losses: list[float] = []
     run = attack.run(x, cancel)
@@ -316,8 +318,10 @@ def protect(
             losses.append(rec.loss)
         yield rec
     yield Progress("lift", config.steps, config.steps, elapsed=time.perf_counter() - start)
-    delta = lift(delta_w.detach().float().cpu(), (h, w), config.eps)
-    protected = (full + delta).clamp(0, 1)
+    # One full-size copy for the result; the lift is added into it in row bands, so a 50 MP
+    # photo never holds a full-size upsampled perturbation or a sum temporary.
+    protected = full.to(dtype=torch.float32, copy=True).clamp_(0, 1)
+    lift_add_(protected, delta_w.detach().float().cpu(), config.eps)
     return ProtectResult(
         protected=protected,
         delta=protected - full,

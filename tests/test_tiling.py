@@ -1,0 +1,63 @@
+"""The banded lift equals the one-shot bilinear lift, and adds in place within budget."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cloak.engine import lift
+from cloak.tiling import iter_bands, lift_add_, lift_banded
+
+
+def _delta(h: int, w: int, eps: float, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(1, 3, h, w, generator=g) * 2 - 1) * eps
+
+
+@pytest.mark.parametrize(
+    ("work", "full", "band"),
+    [
+        ((12, 16), (37, 41), 5),  # odd scale, bands that do not divide the height
+        ((16, 12), (64, 48), 64),  # exact 4x, one band
+        ((10, 10), (10, 10), 3),  # same size: a copy
+        ((9, 20), (31, 20), 7),  # only the height changes
+        ((20, 9), (20, 31), 4),  # only the width changes
+        ((24, 32), (17, 23), 6),  # downscale (not used by protect, still the same rule)
+    ],
+)
+def test_banded_equals_interpolate(work, full, band):
+    eps = 8 / 255
+    d = _delta(*work, eps=eps)
+    ref = F.interpolate(d, size=full, mode="bilinear", align_corners=False).clamp(-eps, eps)
+    got = lift_banded(d, full, eps, band_rows=band)
+    assert got.shape == ref.shape
+    assert float((got - ref).abs().max()) <= 1e-6
+    assert float((got - lift(d, full, eps)).abs().max()) <= 1e-6
+
+
+def test_lift_add_in_place_matches_untiled():
+    eps = 6 / 255
+    g = torch.Generator().manual_seed(1)
+    image = torch.rand(1, 3, 53, 47, generator=g)
+    d = _delta(20, 18, eps, seed=2)
+    expected = (image + lift(d, (53, 47), eps)).clamp(0, 1)
+    out = image.clone()
+    ptr = out.data_ptr()
+    result = lift_add_(out, d, eps, band_rows=8)
+    assert result.data_ptr() == ptr  # no full-size copy
+    assert float((result - expected).abs().max()) <= 1e-6
+    assert float((result - image).abs().max()) <= eps + 1e-6
+    assert float(result.min()) >= 0.0 and float(result.max()) <= 1.0
+
+
+def test_bands_cover_rows_once():
+    assert list(iter_bands(10, 4)) == [(0, 4), (4, 8), (8, 10)]
+    assert list(iter_bands(4, 4)) == [(0, 4)]
+    with pytest.raises(ValueError):
+        list(iter_bands(4, 0))
+
+
+def test_lift_add_rejects_mismatched_channels():
+    with pytest.raises(ValueError, match="differ"):
+        lift_add_(torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 4, 4), 0.1)
