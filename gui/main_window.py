@@ -104,6 +104,7 @@ class MainWindow(QMainWindow):
         self._encoders: list[Any] | None = None
         self._encoders_key: tuple[str, ...] = ()
         self._pending_analysis: int | None = None
+        self.attacker_long_side: int | None = None  # None: the metrics' default (768 px)
         self._build()
         self._actions()
         self._set_busy(False)
@@ -434,7 +435,9 @@ class MainWindow(QMainWindow):
             return
         self._pending_analysis = None
         self.compare.set_busy("Computing the AI view and the scores...")
-        w = Worker(analyse_task(row, item.source, item.dest, self._encoders))
+        w = Worker(
+            analyse_task(row, item.source, item.dest, self._encoders, self.attacker_long_side)
+        )
         w.returned.connect(self._on_analysis, QUEUED)
         w.errored.connect(self._on_analysis_error, QUEUED)
         w.finished.connect(self._on_analysis_finished, QUEUED)

@@ -255,12 +255,17 @@ def _display(x: Any) -> Any:
 
 
 def analyse_task(
-    row: int, source: Path, dest: Path, encoders: Sequence[Any]
+    row: int,
+    source: Path,
+    dest: Path,
+    encoders: Sequence[Any],
+    attacker_long_side: int | None = None,
 ) -> Callable[[Callable[[], bool]], Generator[Any, None, tuple[int, Any]]]:
     """Pictures and scores for the compare view of one protected photo, for :class:`Worker`.
 
     Returns ``(row, Analysis)``. The AI view is the round trip of the first encoder that has a
     decoder, at the attacker's working size (as :mod:`cloak.compare` draws it).
+    ``attacker_long_side`` defaults to :data:`cloak.metrics.ATTACKER_LONG_SIDE`.
     """
     from cloak.gui.state import Analysis
 
@@ -270,6 +275,7 @@ def analyse_task(
         from cloak.photo_io import load_photo
         from cloak.transforms import resize_long_side
 
+        side = attacker_long_side or ATTACKER_LONG_SIDE
         yield LoadStatus("Comparing...")
         original = to_tensor(load_photo(source).rgb)
         protected = to_tensor(load_photo(dest).rgb)
@@ -283,14 +289,14 @@ def analyse_task(
         decoders = [e for e in encoders if getattr(e, "has_decoder", False)]
         if decoders and not cancel():
             enc = decoders[0]
-            o = resize_long_side(original, ATTACKER_LONG_SIDE)
-            p = resize_long_side(protected, ATTACKER_LONG_SIDE)
+            o = resize_long_side(original, side)
+            p = resize_long_side(protected, side)
             result.ai_original = _display(roundtrip(enc, o))
             result.ai_protected = _display(roundtrip(enc, p))
             result.encoder = enc.name
         if not cancel():
             yield LoadStatus("Scoring...")
-            result.report = measure(original, protected, list(encoders))
+            result.report = measure(original, protected, list(encoders), attacker_long_side=side)
         return row, result
 
     return run
