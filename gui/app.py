@@ -62,6 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = QSettings(str(Path(tmp.name) / "settings.ini"), QSettings.Format.IniFormat)
     loader = _random_loader if args.random_encoders else None
     win = MainWindow(settings, loader, args.models_dir, True if args.offline else None)
+    if tmp is not None:
+        # The protected copy of a screenshot run is thrown away with the temporary folder.
+        win.settings.set_out_dir(Path(tmp.name))
+    if args.random_encoders:
+        from cloak.config import TransformConfig
+
+        win.settings.override(work_size=64, transforms=TransformConfig(enabled=False))
+        win.attacker_long_side = 64
     try:
         changes: dict[str, object] = {}
         if args.encoders:

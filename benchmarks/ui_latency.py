@@ -1,0 +1,96 @@
+"""How long is the UI thread blocked while the app protects a photo?
+
+A 10 ms QTimer heartbeat runs on the UI thread during a real protect run (and the compare
+view's scoring that follows); every gap between beats above the interval is time the window
+could not repaint or react. Prints the longest gap and a histogram.
+
+    python benchmarks/ui_latency.py [--photo PATH] [--steps 8] [--encoders taef2]
+
+Weights come from ``--models-dir``, else ``$CLOAK_MODELS_DIR``, else ``../shared/weights``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_PHOTO = REPO.parent / "shared" / "photos" / "astronaut.png"
+BINS_MS = (10, 20, 50, 100, 250, 500, 1000)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--photo", type=Path, default=DEFAULT_PHOTO)
+    ap.add_argument(
+        "--models-dir",
+        default=os.environ.get("CLOAK_MODELS_DIR", str(REPO.parent / "shared" / "weights")),
+    )
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--encoders", default="taef2")
+    ap.add_argument("--interval-ms", type=int, default=10)
+    args = ap.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    from cloak.gui.main_window import MainWindow
+    from cloak.gui.worker import ModelLoader
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    with tempfile.TemporaryDirectory(prefix="cloak-latency-") as tmp:
+        settings = QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat)
+        win = MainWindow(settings, ModelLoader(args.models_dir, offline=True))
+        win.settings.set_out_dir(Path(tmp) / "out")
+        win.settings.override(steps=args.steps, encoders=tuple(args.encoders.split(",")))
+        win.show()
+        win.add_paths([args.photo])
+        gaps: list[float] = []
+        last = [time.perf_counter()]
+
+        def beat() -> None:
+            now = time.perf_counter()
+            gaps.append(now - last[0])
+            last[0] = now
+
+        timer = QTimer()
+        timer.setInterval(args.interval_ms)
+        timer.timeout.connect(beat)
+        failed: list[str] = []
+
+        def finished() -> None:
+            item = win.queue.item(0)
+            if item.status != "done":
+                failed.append(item.message or win.banner_text.text())
+                app.quit()
+
+        win.analysis_ready.connect(lambda _row: QTimer.singleShot(50, app.quit))
+        win.run_finished.connect(finished)
+        start = time.perf_counter()
+        timer.start()
+        QTimer.singleShot(0, win.protect)
+        app.exec()
+        timer.stop()
+        wall = time.perf_counter() - start
+        win.close()
+    if failed:
+        print(f"protect failed: {failed[0]}", file=sys.stderr)
+        return 1
+    ms = [g * 1000 for g in gaps]
+    print(f"photo {args.photo.name}, encoders {args.encoders}, {args.steps} steps: {wall:.1f} s")
+    print(f"heartbeats: {len(ms)} at {args.interval_ms} ms; longest UI-thread gap {max(ms):.0f} ms")
+    lo = 0
+    for hi in (*BINS_MS, float("inf")):
+        n = sum(lo <= g < hi for g in ms)
+        label = f"{lo:>5}-{hi:<5}" if hi != float("inf") else f"{lo:>5}+     "
+        print(f"  {label} ms  {n:6d}  {'#' * min(60, n // max(1, len(ms) // 60))}")
+        lo = hi
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
