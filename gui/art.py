@@ -12,6 +12,21 @@ ICON_SVG = "cloak-icon.svg"
 ICON_PNG = "cloak-icon-256.png"
 EMPTY_SVG = "empty-state.svg"
 
+STYLE = """
+QMainWindow { background: #f8f9fa; }
+QPushButton#protect { background: #3b5bdb; color: white; font-weight: bold;
+                      padding: 6px 18px; border-radius: 5px; }
+QPushButton#protect:disabled { background: #a5b4fc; }
+QFrame#banner { background: #fff3bf; border: 1px solid #f59f00; border-radius: 5px; }
+QFrame#banner[level="error"] { background: #ffe3e3; border-color: #e03131; }
+QLabel#preset-note { color: #495057; }
+QLabel#empty { color: #868e96; font-size: 15px; background: #f1f3f5; }
+QPushButton[mode="true"] { padding: 4px 10px; border: 1px solid #adb5bd; border-radius: 4px;
+                          background: white; }
+QPushButton[mode="true"]:checked { background: #3b5bdb; color: white; border-color: #3b5bdb; }
+QLabel#scores { background: white; border: 1px solid #dee2e6; border-radius: 5px; padding: 6px; }
+"""
+
 
 def asset(name: str) -> Path:
     """Path of a file in ``cloak.gui``'s assets."""

@@ -275,6 +275,7 @@ class CompareView(QWidget):
         for i, mode in enumerate(MODES):
             b = QPushButton(f"{MODE_TITLES[mode]}  ({i + 1})")
             b.setCheckable(True)
+            b.setProperty("mode", True)
             b.setObjectName(f"mode-{mode}")
             b.setToolTip(f"Show the {MODE_TITLES[mode].lower()} view (key {i + 1})")
             self._buttons.addButton(b, i)

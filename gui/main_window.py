@@ -7,16 +7,24 @@ It owns no protection logic: photos go to :class:`~cloak.gui.state.QueueModel`, 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cloak.gui.art import app_icon
+from cloak.gui.art import STYLE, app_icon
 from cloak.gui.compare_view import MODE_TITLES, MODES, CompareView
 from cloak.gui.queue_view import QueueView
 from cloak.gui.settings_panel import SettingsPanel
-from cloak.gui.state import DONE, FAILED, PROTECTING, WAITING, QueueModel, SettingsModel
+from cloak.gui.state import (
+    DONE,
+    FAILED,
+    PROTECTING,
+    WAITING,
+    QueueModel,
+    SettingsModel,
+    copy_all,
+    copy_protected,
+)
 from cloak.gui.worker import (
     BatchDone,
     EncoderLoader,
@@ -49,18 +57,6 @@ from cloak.photo_io import SUPPORTED_SUFFIXES
 
 QUEUED = Qt.ConnectionType.QueuedConnection
 """Worker signals always reach the window on the UI thread."""
-
-STYLE = """
-QMainWindow { background: #f8f9fa; }
-QPushButton#protect { background: #3b5bdb; color: white; font-weight: bold;
-                      padding: 6px 18px; border-radius: 5px; }
-QPushButton#protect:disabled { background: #a5b4fc; }
-QFrame#banner { background: #fff3bf; border: 1px solid #f59f00; border-radius: 5px; }
-QFrame#banner[level="error"] { background: #ffe3e3; border-color: #e03131; }
-QLabel#preset-note { color: #495057; }
-QLabel#empty { color: #868e96; font-size: 15px; background: #f1f3f5; }
-QLabel#scores { background: white; border: 1px solid #dee2e6; border-radius: 5px; padding: 6px; }
-"""
 
 
 def _fmt_eta(seconds: float | None) -> str:
@@ -468,27 +464,11 @@ class MainWindow(QMainWindow):
 
     def save_to(self, row: int, target: str | Path) -> Path:
         """Copy row's protected photo to ``target``; the original is never overwritten."""
-        item = self.queue.item(row)
-        if item.dest is None or not item.dest.is_file():
-            raise FileNotFoundError(f"{item.source.name} is not protected yet")
-        target = Path(target)
-        if target.resolve() == item.source.resolve():
-            raise ValueError(f"{target} is the original photo; Cloak never overwrites it")
-        if target.resolve() != item.dest.resolve():
-            shutil.copy2(item.dest, target)
-        return target
+        return copy_protected(self.queue.item(row), target)
 
     def save_all_to(self, folder: str | Path) -> list[Path]:
         """Copy every protected photo into ``folder`` (originals are never overwritten)."""
-        out: list[Path] = []
-        folder = Path(folder)
-        for i, item in enumerate(self.queue.items):
-            if item.status == DONE and item.dest is not None:
-                target = folder / item.dest.name
-                if target.resolve() == item.source.resolve():
-                    target = folder / f"{item.dest.stem}_protected{item.dest.suffix}"
-                out.append(self.save_to(i, target))
-        return out
+        return copy_all(self.queue.items, folder)
 
     def save_dialog(self) -> None:
         row = self.queue_view.current_row()

@@ -366,3 +366,30 @@ class Analysis:
     encoder: str = ""
     report: Any = None
     notes: list[str] = field(default_factory=list)
+
+
+def copy_protected(item: QueueItem, target: str | Path) -> Path:
+    """Copy an item's protected photo to ``target``; refuses to overwrite the original."""
+    import shutil
+
+    if item.dest is None or not item.dest.is_file():
+        raise FileNotFoundError(f"{item.source.name} is not protected yet")
+    target = Path(target)
+    if target.resolve() == item.source.resolve():
+        raise ValueError(f"{target} is the original photo; Cloak never overwrites it")
+    if target.resolve() != item.dest.resolve():
+        shutil.copy2(item.dest, target)
+    return target
+
+
+def copy_all(items: Iterable[QueueItem], folder: str | Path) -> list[Path]:
+    """Copy every done item's protected photo into ``folder``."""
+    out: list[Path] = []
+    folder = Path(folder)
+    for item in items:
+        if item.status == DONE and item.dest is not None:
+            target = folder / item.dest.name
+            if target.resolve() == item.source.resolve():
+                target = folder / f"{item.dest.stem}_protected{item.dest.suffix}"
+            out.append(copy_protected(item, target))
+    return out
