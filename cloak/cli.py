@@ -211,7 +211,8 @@ def _print_summary(results: Sequence) -> None:
     rows = [("file", "seconds", "PSNR dB", "status")]
     for r in results:
         ps = f"{r.psnr:.2f}" if r.psnr is not None else "-"
-        status = r.status if r.status == "protected" else f"{r.status}: {r.message}"
+        # Protected photos show their notes too (first frame only, CMYK converted, ...).
+        status = f"{r.status}: {r.message}" if r.message else r.status
         rows.append((str(r.source), f"{r.seconds:.1f}", ps, status))
     w0 = min(60, max(len(r[0]) for r in rows))
     for row in rows:

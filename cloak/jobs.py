@@ -132,8 +132,11 @@ def plan(
         if p.is_dir():
             # Without -o, a folder's results go to a sibling "<name>_protected" folder.
             target = out if out is not None else p.parent / f"{p.name}{PROTECTED_TAG}"
+            # Results written into the input folder itself get the "_protected" tag; only an
+            # output folder elsewhere inside the input is skipped (earlier results live there).
+            separate = target.resolve() != p.resolve()
             for src in iter_photos(p, recursive):
-                if src.stem.endswith(PROTECTED_TAG) or _inside(src, target):
+                if src.stem.endswith(PROTECTED_TAG) or (separate and _inside(src, target)):
                     continue
                 _add(jobs, seen, src, output_path(src, target, config, p))
         elif p.is_file():

@@ -1,0 +1,386 @@
+"""Bad input, faults and hostile files, end to end through the CLI and the batch layer.
+
+Every bad case must be answered with a message naming the file and what to do, the batch must
+go on, the exit status must say that something failed, no original may change and no partial
+or temporary file may remain. The tiny random encoder stands in for the real ones (the real
+weights are used in ``test_faults_real.py``).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fault_cases import build_cases, leftovers, sha256, smooth_rgb
+from PIL import Image
+
+from cloak.cli import main
+from cloak.config import ProtectConfig
+from cloak.jobs import PhotoJob, plan, run_batch
+
+FAST = ["--steps", "1", "--work-size", "64", "--encoders", "taef2", "--device", "cpu", "-q"]
+
+
+@pytest.fixture
+def cli_tiny(monkeypatch, tiny_encoder):
+    """``cloak.cli.main`` with the tiny random encoder instead of real weights."""
+    monkeypatch.setattr("cloak.cli.load_encoders", lambda names, args, device="cpu": [tiny_encoder])
+    return tiny_encoder
+
+
+def _digests(folder: Path) -> dict[Path, str]:
+    return {p: sha256(p) for p in folder.rglob("*") if p.is_file() and not p.is_symlink()}
+
+
+def _drain(gen):
+    events = []
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as stop:
+            return stop.value, events
+
+
+def _fast_config(**changes) -> ProtectConfig:
+    fields = {"steps": 1, "work_size": 64, "encoders": ("taef2",), "device": "cpu", **changes}
+    return ProtectConfig(**fields)
+
+
+def _photo(path: Path, width: int = 64, height: int = 48) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(smooth_rgb(width, height)).save(path)
+    return path
+
+
+def test_hostile_batch_folder(cli_tiny, tmp_path, capsys):
+    """One folder holding every hostile, odd and good file, protected in one run."""
+    src = tmp_path / "in"
+    cases = build_cases(src)
+    loop = src / "sub"
+    loop.mkdir()
+    (loop / "loop").symlink_to(src, target_is_directory=True)  # a symlink loop
+    before = _digests(src)
+    out = tmp_path / "out"
+
+    code = main(["protect", str(src), "-o", str(out), "-r", *FAST])
+    text = capsys.readouterr()
+
+    assert code == 1, "a failed photo must make the exit status 1"
+    assert _digests(src) == before, "an original was modified"
+    assert not leftovers(src, out)
+    for case in cases:
+        lines = [ln for ln in (text.err + text.out).splitlines() if case.name in ln]
+        if case.expect == "refused":
+            assert not (out / case.name).exists(), case.name
+            assert not list(out.glob(Path(case.name).stem + ".*")), f"partial output {case.name}"
+            errors = [ln for ln in text.err.splitlines() if case.name in ln]
+            assert errors, f"{case.name} was not reported"
+            for words in case.says:
+                assert any(words in ln for ln in errors), (case.name, words, errors)
+        else:
+            dest = out / case.output
+            assert dest.is_file(), f"{case.name} not protected: {lines}"
+            problem = case.check(src / case.name, dest)
+            assert not problem, f"{case.name}: {problem}"
+            for words in case.says:
+                assert any(words in ln for ln in lines), (case.name, words, lines)
+    n_refused = sum(c.expect == "refused" for c in cases)
+    n_protected = len(cases) - n_refused
+    assert f"{n_protected} protected, 0 skipped, {n_refused} failed" in text.out
+    assert "Traceback" not in text.err
+
+    # A rerun resumes: nothing is protected twice, the bad files are reported again.
+    code = main(["protect", str(src), "-o", str(out), "-r", *FAST])
+    text = capsys.readouterr()
+    assert code == 1
+    assert f"0 protected, {n_protected} skipped, {n_refused} failed" in text.out
+    assert _digests(src) == before
+
+
+def test_max_pixels_is_configurable(cli_tiny, tmp_path, capsys):
+    photo = _photo(tmp_path / "in" / "big.png", 64, 48)
+    good = _photo(tmp_path / "in" / "small.png", 40, 30)
+    code = main(["protect", str(photo), str(good), "-o", str(tmp_path / "out"), "--max-pixels",
+                 "2000", *FAST])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "big.png" in err and "64 x 48" in err and "raise --max-pixels" in err
+    assert (tmp_path / "out" / "small.png").is_file()
+    assert not (tmp_path / "out" / "big.png").exists()
+
+
+def test_missing_and_unsupported_paths(cli_tiny, tmp_path, capsys):
+    good = _photo(tmp_path / "a.png")
+    doc = tmp_path / "report.pdf"
+    doc.write_bytes(b"%PDF-1.4")
+    code = main(["protect", str(tmp_path / "gone.jpg"), str(doc), str(good), *FAST])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "gone.jpg: no such file or folder; check the path" in err
+    assert "report.pdf: not a supported photo type" in err
+    assert (tmp_path / "a_protected.png").is_file()
+
+
+def test_output_folder_is_a_file(cli_tiny, tmp_path, capsys):
+    """An output "folder" that is a file: every photo fails with a clear message, no crash."""
+    _photo(tmp_path / "in" / "a.png")
+    _photo(tmp_path / "in" / "b.png")
+    blocker = tmp_path / "out"
+    blocker.write_bytes(b"not a folder")
+    code = main(["protect", str(tmp_path / "in"), "-o", str(blocker), *FAST])
+    text = capsys.readouterr()
+    assert code == 1
+    assert "0 protected, 0 skipped, 2 failed" in text.out
+    assert text.err.count("choose another") == 2
+    assert blocker.read_bytes() == b"not a folder"
+
+
+def _read_only_folder() -> Path | None:
+    # Running as root, chmod doesn't stop writes; /sys refuses new files for everyone.
+    probe = Path("/sys/kernel")
+    if not probe.is_dir():
+        return None
+    try:
+        open(probe / ".cloak-probe", "wb").close()  # noqa: SIM115
+    except OSError:
+        return probe
+    return None
+
+
+def test_read_only_output_folder(cli_tiny, tmp_path, capsys):
+    folder = _read_only_folder()
+    if folder is None:
+        pytest.skip("no read-only folder on this system")
+    src = _photo(tmp_path / "in" / "a.png")
+    before = sha256(src)
+    code = main(["protect", str(src), "-o", str(folder), *FAST])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "a.png" in err and "isn't writable; choose another output folder with -o" in err
+    assert sha256(src) == before
+    assert not (folder / "a.png").exists()
+
+
+def test_output_folder_is_input_folder(cli_tiny, tmp_path, capsys):
+    src = tmp_path / "photos"
+    a = _photo(src / "a.png")
+    b = _photo(src / "b.png")
+    before = {a: sha256(a), b: sha256(b)}
+    assert main(["protect", str(src), "-o", str(src), *FAST]) == 0
+    assert "2 protected" in capsys.readouterr().out
+    assert {a: sha256(a), b: sha256(b)} == before
+    outs = sorted(p.name for p in src.iterdir())
+    assert outs == ["a.png", "a_protected.png", "b.png", "b_protected.png"]
+
+    # A rerun neither re-protects the originals nor protects the protected copies.
+    assert main(["protect", str(src), "-o", str(src), *FAST]) == 0
+    assert "0 protected, 2 skipped, 0 failed" in capsys.readouterr().out
+    assert sorted(p.name for p in src.iterdir()) == outs
+    # The same without -o: results go to a sibling folder, the input folder is not touched.
+    assert main(["protect", str(src), *FAST]) == 0
+    assert sorted(p.name for p in src.iterdir()) == outs
+    assert sorted(p.name for p in (tmp_path / "photos_protected").iterdir()) == [
+        "a.png",
+        "b.png",
+    ]
+
+
+def test_existing_output_needs_overwrite(cli_tiny, tmp_path, capsys):
+    src = _photo(tmp_path / "in" / "a.png")
+    before = sha256(src)
+    dest = tmp_path / "out" / "a.png"
+    dest.parent.mkdir()
+    dest.write_bytes(b"someone's older file")
+    assert main(["protect", str(src), "-o", str(dest.parent), *FAST]) == 0
+    out = capsys.readouterr().out
+    assert "0 protected, 1 skipped" in out and "--overwrite" in out
+    assert dest.read_bytes() == b"someone's older file"
+
+    assert main(["protect", str(src), "-o", str(dest.parent), "--overwrite", *FAST]) == 0
+    assert "1 protected" in capsys.readouterr().out
+    with Image.open(dest) as im:
+        assert im.size == (64, 48)
+    assert sha256(src) == before
+    assert not leftovers(tmp_path)
+
+
+def test_disk_full_while_writing(monkeypatch, tiny_encoder, tmp_path):
+    """The 2nd save hits a full disk after writing part of the file: only it fails."""
+    src = tmp_path / "in"
+    for i in range(3):
+        _photo(src / f"p{i}.png")
+    before = _digests(src)
+    saves = []
+    real_save = Image.Image.save
+
+    def full_disk(self, fp, *args, **kwargs):
+        if not isinstance(fp, (str, os.PathLike)):
+            saves.append(fp)
+            if len(saves) == 2:
+                fp.write(b"\x89PNG half a photo")
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", full_disk)
+    cfg = _fast_config()
+    jobs, refused = plan([src], tmp_path / "out", cfg)
+    results, _ = _drain(run_batch(jobs, cfg, [tiny_encoder]))
+    assert [r.status for r in results] == ["protected", "failed", "protected"]
+    assert "p1.png" in results[1].message and "disk full" in results[1].message
+    assert "free space and rerun" in results[1].message
+    assert not (tmp_path / "out" / "p1.png").exists()
+    assert not leftovers(tmp_path)
+    assert _digests(src) == before
+
+
+def test_crash_inside_the_attack(tiny_encoder, tmp_path):
+    """The encoder raises on one photo's size: that photo fails, the others are protected."""
+    real_encode = tiny_encoder.encode
+
+    def flaky(x):
+        if x.shape[-1] == 40:
+            raise RuntimeError("kernel exploded")
+        return real_encode(x)
+
+    tiny_encoder.encode = flaky
+    src = tmp_path / "in"
+    _photo(src / "a.png")
+    _photo(src / "b.png", 40, 40)
+    _photo(src / "c.png")
+    before = _digests(src)
+    cfg = _fast_config()
+    jobs, _ = plan([src], tmp_path / "out", cfg)
+    results, _ = _drain(run_batch(jobs, cfg, [tiny_encoder]))
+    assert [r.status for r in results] == ["protected", "failed", "protected"]
+    msg = results[1].message
+    assert "b.png" in msg and "internal error" in msg and "kernel exploded" in msg
+    assert "report" in msg
+    assert not (tmp_path / "out" / "b.png").exists()
+    assert not leftovers(tmp_path)
+    assert _digests(src) == before
+
+
+def test_crash_inside_the_attack_through_cli(cli_tiny, tmp_path, capsys):
+    real_encode = cli_tiny.encode
+
+    def flaky(x):
+        if x.shape[-1] == 40:
+            raise RuntimeError("kernel exploded")
+        return real_encode(x)
+
+    cli_tiny.encode = flaky
+    _photo(tmp_path / "in" / "a.png")
+    _photo(tmp_path / "in" / "b.png", 40, 40)
+    code = main(["protect", str(tmp_path / "in"), "-o", str(tmp_path / "out"), *FAST])
+    text = capsys.readouterr()
+    assert code == 1
+    assert "b.png: internal error (RuntimeError: kernel exploded)" in text.err
+    assert "1 protected, 0 skipped, 1 failed" in text.out
+
+
+def test_cancel_mid_batch_then_resume(tiny_encoder, tmp_path):
+    """Cancel during the 2nd photo: the 1st is kept whole, nothing else is written."""
+    src = tmp_path / "in"
+    for i in range(4):
+        _photo(src / f"p{i}.png")
+    before = _digests(src)
+    cfg = _fast_config(steps=3)
+    jobs, _ = plan([src], tmp_path / "out", cfg)
+    state = {"cancel": False}
+    gen = run_batch(jobs, cfg, [tiny_encoder], cancel=lambda: state["cancel"])
+    events = []
+    while True:
+        try:
+            ev = next(gen)
+        except StopIteration as stop:
+            results = stop.value
+            break
+        events.append(ev)
+        if ev.index == 1 and ev.progress is not None and ev.progress.step >= 1:
+            state["cancel"] = True
+    assert [r.status for r in results] == ["protected"]
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["p0.png"]
+    with Image.open(out / "p0.png") as im:
+        im.load()
+        assert im.size == (64, 48)
+    assert not leftovers(tmp_path)
+
+    results, _ = _drain(run_batch(jobs, cfg, [tiny_encoder]))
+    assert [r.status for r in results] == ["skipped", "protected", "protected", "protected"]
+    assert _digests(src) == before
+
+
+def test_keyboard_interrupt_while_saving_leaves_no_temp(monkeypatch, tiny_encoder, tmp_path):
+    """Ctrl+C in the middle of writing a photo: no temp file, no half-written output."""
+    src = tmp_path / "in"
+    _photo(src / "a.png")
+    _photo(src / "b.png")
+    real_save = Image.Image.save
+    calls = []
+
+    def interrupted(self, fp, *args, **kwargs):
+        if not isinstance(fp, (str, os.PathLike)):
+            calls.append(fp)
+            if len(calls) == 2:
+                fp.write(b"\x89PNG half")
+                raise KeyboardInterrupt
+        return real_save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", interrupted)
+    cfg = _fast_config()
+    jobs, _ = plan([src], tmp_path / "out", cfg)
+    with pytest.raises(KeyboardInterrupt):
+        _drain(run_batch(jobs, cfg, [tiny_encoder]))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
+    assert not leftovers(tmp_path)
+
+
+def test_job_for_a_file_deleted_after_planning(tiny_encoder, tmp_path):
+    src = _photo(tmp_path / "a.png")
+    good = _photo(tmp_path / "b.png")
+    cfg = _fast_config()
+    jobs = [PhotoJob(src, tmp_path / "out" / "a.png"), PhotoJob(good, tmp_path / "out" / "b.png")]
+    src.unlink()
+    results, _ = _drain(run_batch(jobs, cfg, [tiny_encoder]))
+    assert [r.status for r in results] == ["failed", "protected"]
+    assert "a.png" in results[0].message and "does not exist" in results[0].message
+
+
+def test_unreadable_nan_from_the_engine_is_refused(monkeypatch, tiny_encoder, tmp_path):
+    """An engine bug producing NaN pixels fails that photo, nothing is written."""
+    import cloak.jobs as jobs_mod
+
+    real_quantize = jobs_mod.quantize
+    monkeypatch.setattr(jobs_mod, "quantize", lambda t: real_quantize(t) * float("nan"))
+    _photo(tmp_path / "in" / "a.png")
+    cfg = _fast_config()
+    jobs, _ = plan([tmp_path / "in"], tmp_path / "out", cfg)
+    results, _ = _drain(run_batch(jobs, cfg, [tiny_encoder]))
+    assert results[0].status == "failed"
+    assert "a.png" in results[0].message and "report" in results[0].message
+    assert not (tmp_path / "out" / "a.png").exists()
+    assert not leftovers(tmp_path)
+
+
+def test_plan_never_targets_an_original(tmp_path):
+    """Planning with every output placement: no destination is ever a source file."""
+    src = tmp_path / "p"
+    for name in ("a.png", "a_protected.png", "b.jpeg", "c.gif", "d.tiff"):
+        _photo(src / name)
+    cfg = _fast_config()
+    for out in (None, src, tmp_path / "o"):
+        jobs, refused = plan([src], out, cfg)
+        assert not refused
+        sources = {j.source.resolve() for j in jobs}
+        assert all(j.dest.resolve() not in sources for j in jobs)
+        dests = [j.dest.resolve() for j in jobs]
+        assert len(dests) == len(set(dests)), dests
+
+
+def test_smooth_rgb_is_asymmetric():
+    img = smooth_rgb(72, 48)
+    assert not np.array_equal(img, img[::-1]) and not np.array_equal(img, img[:, ::-1])
