@@ -20,7 +20,7 @@ QPushButton#protect:disabled { background: #a5b4fc; }
 QFrame#banner { background: #fff3bf; border: 1px solid #f59f00; border-radius: 5px; }
 QFrame#banner[level="error"] { background: #ffe3e3; border-color: #e03131; }
 QLabel#preset-note { color: #495057; }
-QLabel#empty { color: #868e96; font-size: 15px; background: #f1f3f5; }
+QLabel#empty-text { color: #495057; font-size: 15px; }
 QPushButton[mode="true"] { padding: 4px 10px; border: 1px solid #adb5bd; border-radius: 4px;
                           background: white; }
 QPushButton[mode="true"]:checked { background: #3b5bdb; color: white; border-color: #3b5bdb; }

@@ -294,10 +294,7 @@ class CompareView(QWidget):
         self._stack.addWidget(_pair(self.side_left, self.side_right))
         self._stack.addWidget(self.diff_canvas)
         self._stack.addWidget(_pair(self.ai_left, self.ai_right))
-        self.empty = QLabel("Open photos (Ctrl+O) or drop them here, then press Protect.")
-        self.empty.setObjectName("empty")
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty.setWordWrap(True)
+        self.empty = EmptyState()
         self._stack.addWidget(self.empty)
         self.scores = ScoresPanel()
 
@@ -363,6 +360,38 @@ class CompareView(QWidget):
     def _show_zoom(self) -> None:
         z = self.state.zoom
         self.zoom_label.setText("Fit" if z == 1.0 else f"{z:.2f}x fit")
+
+
+class EmptyState(QWidget):
+    """What the compare view shows before a photo is protected."""
+
+    TEXT = (
+        "Open photos (Ctrl+O) or drop photos or folders here, then press Protect "
+        "(Ctrl+Return).\nSelect a protected photo to compare it with the original."
+    )
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("empty")
+        self.picture = QLabel()
+        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.text = QLabel(self.TEXT)
+        self.text.setObjectName("empty-text")
+        self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.text.setWordWrap(True)
+        lay = QVBoxLayout(self)
+        lay.addStretch(1)
+        lay.addWidget(self.picture)
+        lay.addWidget(self.text)
+        lay.addStretch(1)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802
+        from cloak.gui.art import EMPTY_SVG, render_svg
+        from PySide6.QtCore import QSize
+
+        # Rendered for this screen's pixel ratio, so it stays sharp on high-DPI displays.
+        self.picture.setPixmap(render_svg(EMPTY_SVG, QSize(240, 165), self.devicePixelRatioF()))
+        super().showEvent(event)
 
 
 def _pair(a: QWidget, b: QWidget) -> QWidget:
