@@ -156,7 +156,29 @@ def plan(
             refused.append(
                 PhotoResult(p, p, "failed", message=f"{p}: no such file or folder; check the path")
             )
+    _make_distinct(jobs)
     return jobs, refused
+
+
+def _make_distinct(jobs: list[PhotoJob]) -> None:
+    """Give every job its own output, never one of the batch's originals.
+
+    ``a.bmp`` and ``a.gif`` both become ``a.png``, ``a.jpg`` and ``a.jpeg`` both ``a.jpg``; the
+    later one (in planning order, so reruns agree) gets its source type in its name
+    (``a-gif.png``) rather than being skipped as "already protected" or overwriting the other.
+    """
+    taken = {job.source.resolve() for job in jobs}
+    for job in jobs:
+        dest, n = job.dest, 1
+        while dest.resolve() in taken:
+            stem = job.dest.stem
+            tag = PROTECTED_TAG if stem.endswith(PROTECTED_TAG) and stem != job.source.stem else ""
+            core = stem[: len(stem) - len(tag)]
+            extra = job.source.suffix[1:].lower() + (f"-{n}" if n > 1 else "")
+            dest = job.dest.with_name(f"{core}-{extra}{tag}{job.dest.suffix}")
+            n += 1
+        job.dest = dest
+        taken.add(dest.resolve())
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -384,3 +384,23 @@ def test_plan_never_targets_an_original(tmp_path):
 def test_smooth_rgb_is_asymmetric():
     img = smooth_rgb(72, 48)
     assert not np.array_equal(img, img[::-1]) and not np.array_equal(img, img[:, ::-1])
+
+
+def test_same_stem_different_types_get_their_own_outputs(cli_tiny, tmp_path, capsys):
+    """a.bmp and a.gif both become PNG: neither is skipped as done nor overwrites the other."""
+    src = tmp_path / "in"
+    _photo(src / "a.bmp")
+    _photo(src / "a.gif")
+    out = tmp_path / "out"
+    assert main(["protect", str(src), "-o", str(out), *FAST]) == 0
+    assert "2 protected, 0 skipped" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["a-gif.png", "a.png"]
+    assert main(["protect", str(src), "-o", str(out), *FAST]) == 0
+    assert "0 protected, 2 skipped" in capsys.readouterr().out
+    assert main(["protect", str(src), "-o", str(src), *FAST]) == 0
+    assert sorted(p.name for p in src.iterdir()) == [
+        "a-gif_protected.png",
+        "a.bmp",
+        "a.gif",
+        "a_protected.png",
+    ]
