@@ -284,10 +284,14 @@ def _sniff_text(head: bytes) -> str | None:
 
 
 def _bomb_error(path: Path, width: int, height: int, max_pixels: int) -> PhotoError:
+    if max_pixels >= 100_000:
+        size, limit = f"{width * height / 1e6:.1f} megapixels", f"{max_pixels / 1e6:.1f}"
+    else:  # a small limit in megapixels would read "0.0 megapixels, above the limit of 0.0"
+        size, limit = f"{width * height} pixels", f"{max_pixels}"
     return PhotoError(
         path,
-        f"is {width} x {height} = {width * height / 1e6:.1f} megapixels, above the limit of "
-        f"{max_pixels / 1e6:.1f}; downscale it or raise --max-pixels",
+        f"is {width} x {height} = {size}, above the limit of {limit}; "
+        "downscale it or raise --max-pixels",
     )
 
 

@@ -73,8 +73,10 @@ def _encoded(img: Image.Image, fmt: str, **kw: object) -> bytes:
 
 
 def _displayed(source: Path) -> np.ndarray:
-    with Image.open(source) as im, warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the broken-EXIF case
+        im = Image.open(source)
+    with im:
         return np.asarray(ImageOps.exif_transpose(im).convert("RGB"), dtype=np.float32)
 
 
