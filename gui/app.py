@@ -113,6 +113,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     def analysed(_row: int) -> None:
         QTimer.singleShot(300, shoot)
 
+    def report() -> None:
+        print(f"cloak-gui: {win.status.text()}", file=sys.stderr, flush=True)
+
+    ticker = QTimer()
+    ticker.setInterval(10_000)
+    ticker.timeout.connect(report)
+    ticker.start()
     if args.paths:
         win.set_mode("ai")
         win.analysis_ready.connect(analysed)
