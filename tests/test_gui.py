@@ -247,8 +247,9 @@ def test_first_run_download_is_shown(qtbot, make_window, tiny_encoder, tmp_path:
     worker = win.protect()
     assert worker is not None
     worker.yielded.connect(lambda rec: seen.append(getattr(rec, "message", "")))
-    with qtbot.waitSignal(win.run_finished, timeout=RUN_TIMEOUT_MS):
+    with qtbot.waitSignal(worker.finished, timeout=RUN_TIMEOUT_MS):
         pass
+    qtbot.waitUntil(lambda: win.protect_button.isEnabled(), timeout=5000)
     assert loader.downloaded == ["taef2"]
     assert any("downloading the weights of taef2" in m for m in seen)
 
@@ -307,3 +308,14 @@ def test_ui_thread_never_blocks_long(qtbot, window: MainWindow, tmp_path: Path):
     timer.stop()
     assert len(gaps) > 10
     assert max(gaps) < 0.25, f"UI thread blocked for {max(gaps) * 1000:.0f} ms"
+
+
+def test_command_line_options(qtbot, tmp_path: Path):
+    from cloak.gui.app import parse_args
+
+    args = parse_args(
+        [str(tmp_path), "b.jpg", "--encoders", "taef2,taesd", "--steps", "5", "--offline"]
+    )
+    assert args.paths == [str(tmp_path), "b.jpg"]
+    assert args.encoders == "taef2,taesd" and args.steps == 5 and args.offline
+    assert parse_args(["--screenshot", "out.png", "p.png"]).screenshot == "out.png"
