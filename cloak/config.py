@@ -9,12 +9,12 @@ from typing import Any, Literal
 from cloak.errors import ConfigError
 from cloak.photo_io import SaveOptions
 
-Objective = Literal["push", "gray", "pattern", "features", "decoded"]
+Objective = Literal["push", "gray", "pattern", "features", "decoded", "texture"]
 StepRule = Literal["sign", "l2"]
 Schedule = Literal["constant", "linear", "cosine"]
 Precision = Literal["auto", "fp32", "bf16"]
 
-OBJECTIVES: tuple[str, ...] = ("push", "gray", "pattern", "features", "decoded")
+OBJECTIVES: tuple[str, ...] = ("push", "gray", "pattern", "features", "decoded", "texture")
 DEFAULT_ENCODERS: tuple[str, ...] = ("taesd", "taesdxl", "taef1", "taef2")
 
 
@@ -101,6 +101,8 @@ class ProtectConfig:
     step_rule: StepRule = "l2"
     min_psnr: float | None = 37.0
     objective: Objective = "push"
+    latent_weight: float = 0.0
+    param_scale: int = 1
     encoders: tuple[str, ...] = DEFAULT_ENCODERS
     work_size: int = 768
     seed: int = 0
@@ -135,6 +137,10 @@ class ProtectConfig:
             raise ConfigError(
                 f"unknown objective {self.objective!r}: use one of {', '.join(OBJECTIVES)}"
             )
+        if not 0.0 <= self.latent_weight <= 100.0:
+            raise ConfigError(f"latent_weight={self.latent_weight} must lie in 0..100")
+        if not 1 <= self.param_scale <= 8:
+            raise ConfigError(f"param_scale={self.param_scale} must lie in 1..8")
         if not self.encoders:
             raise ConfigError("at least one encoder is needed (see `cloak models list`)")
         if not 64 <= self.work_size <= 4096:

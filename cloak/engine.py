@@ -103,13 +103,24 @@ class EncoderAttack:
     """L-inf bounded attack on an ensemble of image encoders, with expectation over transforms.
 
     Norm: L-inf, ``|delta| <= eps`` everywhere (per pixel ``<= eps_map <= eps`` when the
-    perceptual budget is on). Images are (N, 3, H, W) in [0, 1]; the returned perturbation has
-    the same shape and keeps ``image + delta`` inside [0, 1].
+    perceptual budget is on), and, when ``min_psnr`` is set, also an L2 ball
+    ``RMS(delta) <= 10^(-min_psnr/20)`` (a PSNR floor). Values: images and ``image + delta`` in
+    [0, 1]; ``delta`` in [-eps, eps]. Shapes: the image is (1, 3, h, w) at the work resolution;
+    the returned perturbation is (1, 3, h, w) too. With ``param_scale = s > 1`` the optimised
+    variable is (1, 3, ceil(h/s), ceil(w/s)), bilinearly upsampled inside the graph (smooth
+    perturbations survive resize and JPEG and cost less SSIM).
 
-    Each step picks one encoder (round robin) and one random platform pipeline, computes the
-    loss of the perturbed image against a reference latent passed through the same pipeline,
-    normalised per encoder so that none dominates, and takes a momentum step on the L1-normalised
-    gradient, rescaled per pixel by the budget so flat regions move less.
+    Each step picks one encoder (round robin) and one random platform pipeline (shift, resize,
+    blur, noise, differentiable JPEG), applies it identically to the clean reference and to the
+    perturbed image, computes the objective normalised per encoder so that none dominates
+    (``push``: latent away from the clean latent; ``decoded``: the encoder/decoder round trip
+    away from the clean round trip, plus ``latent_weight`` times the latent push; ``texture``:
+    the round trip toward a high-contrast pattern, minus ``latent_weight`` times the latent
+    push; ``gray``/``pattern``: latent toward a target image's latent; ``features``: encoder
+    feature maps away), and takes a momentum step on the L1-normalised gradient (unit-RMS
+    ``l2`` or ``sign`` direction), rescaled per pixel by the budget so flat regions move less,
+    then projects onto the L-inf map, the PSNR floor and the [0, 1] range. Deterministic on the
+    CPU for a given seed.
 
     Args:
         encoders: The encoders to attack.
@@ -136,7 +147,11 @@ class EncoderAttack:
             f"bf16={self.bf16})"
         )
 
+    def _decodes(self, enc: AutoEncoder) -> bool:
+        return self.config.objective in ("decoded", "texture") and enc.has_decoder
+
     def _encode(self, enc: AutoEncoder, x: torch.Tensor, features: bool) -> list[torch.Tensor]:
+        """What the loss compares: encoder features, the latent, or latent + round trip."""
         h, w = x.shape[-2:]
         x = pad_to_multiple(x, enc.spec.downsample)
         if self.bf16 and self.device.type == "cpu":
@@ -144,18 +159,38 @@ class EncoderAttack:
         with autocast(self.device, self.bf16):
             if features:
                 out = enc.features(x)
-            elif self.config.objective == "decoded" and enc.has_decoder:
-                out = [enc.decode(enc.encode(x))[..., :h, :w]]
+            elif self._decodes(enc):
+                z = enc.encode(x)
+                out = [enc.decode(z)[..., :h, :w], z]
             else:
                 out = [enc.encode(x)]
         return [o.float() for o in out]
 
-    def _loss(self, z: list[torch.Tensor], ref: list[torch.Tensor], scale: float) -> torch.Tensor:
+    def _terms(
+        self, enc: AutoEncoder, z: list[torch.Tensor], ref: list[torch.Tensor]
+    ) -> list[torch.Tensor]:
+        """Unnormalised loss terms: [main] or, for decoded objectives, [round trip, latent]."""
+        c = self.config
+        if self._decodes(enc):
+            main = F.mse_loss(z[0], ref[0])
+            if c.latent_weight > 0:
+                return [main, F.mse_loss(z[1], ref[1])]
+            return [main]
         total = sum(F.mse_loss(a, b) for a, b in zip(z, ref, strict=True))
         assert isinstance(total, torch.Tensor)
-        if self.config.objective in ("push", "features", "decoded"):
-            return -total / scale
-        return total / scale
+        return [total]
+
+    def _loss(self, terms: list[torch.Tensor], scales: list[float]) -> torch.Tensor:
+        """Normalised loss; lower is better for the protection (worse for the attacker)."""
+        c = self.config
+        main = terms[0] / scales[0]
+        extra = c.latent_weight * terms[1] / scales[1] if len(terms) > 1 else 0.0
+        if c.objective == "texture":
+            # Pull the round trip toward the pattern, push the latent away from the clean one.
+            return main - extra
+        if c.objective in ("push", "features", "decoded"):
+            return -(main + extra)
+        return main
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Run the whole attack and return the perturbation (N, 3, H, W)."""
@@ -189,32 +224,52 @@ class EncoderAttack:
             if c.perceptual
             else torch.full((1, 1, h, w), c.eps, device=x.device)
         )
+        # The perturbation is parameterised at 1/param_scale of the work size and upsampled
+        # inside the graph: smooth, so it survives resize + JPEG and looks less grainy.
+        s = max(1, c.param_scale)
+        ph, pw = max(1, math.ceil(h / s)), max(1, math.ceil(w / s))
+        budget_p = budget if s == 1 else F.adaptive_max_pool2d(budget, (ph, pw))
+
+        def expand(p: torch.Tensor) -> torch.Tensor:
+            if s > 1:
+                p = F.interpolate(p, size=(h, w), mode="bilinear", align_corners=False)
+                p = torch.maximum(torch.minimum(p, budget), -budget)
+            return (x + p).clamp(0, 1) - x
+
         target: torch.Tensor | None = None
         if c.objective == "gray":
             target = torch.full_like(x, 0.5)
-        elif c.objective == "pattern":
+        elif c.objective in ("pattern", "texture"):
             target = pattern_target(h, w).to(x.device)
 
         # Per-encoder normalisation: the clean image's distance to the target, or the clean
         # latent's energy, so every encoder's loss starts near 1.
-        scales: list[float] = []
+        scales: list[list[float]] = []
         fixed_refs: list[list[torch.Tensor]] = []
         with torch.no_grad():
             for enc in self.encoders:
                 clean = self._encode(enc, x, features)
                 if target is not None:
                     ref = self._encode(enc, target, features)
-                    s = sum(float(F.mse_loss(a, b)) for a, b in zip(clean, ref, strict=True))
+                    if c.objective == "texture" and self._decodes(enc):
+                        ref = [target, clean[1]]
+                    scale = [float(t) for t in self._terms(enc, clean, ref)]
+                    if c.objective == "texture" and len(scale) > 1:
+                        scale[1] = float(clean[1].pow(2).mean())
                 else:
                     ref = clean
-                    s = sum(float(a.pow(2).mean()) for a in clean)
-                scales.append(max(s, 1e-8))
+                    if self._decodes(enc):
+                        # Energies of the clean round trip and latent: each term starts near 1.
+                        scale = [float(clean[0].pow(2).mean()), float(clean[1].pow(2).mean())]
+                    else:
+                        scale = [sum(float(a.pow(2).mean()) for a in clean)]
+                scales.append([max(v, 1e-8) for v in scale])
                 fixed_refs.append(ref)
         yield Progress("prepare", 0, c.steps, elapsed=time.perf_counter() - start)
 
-        noise = torch.rand(x.shape, generator=gen).to(x.device) * 2 - 1
-        delta = (0.25 * noise * budget).clamp(-x, 1 - x)
-        momentum = torch.zeros_like(x)
+        noise = torch.rand((1, 3, ph, pw), generator=gen).to(x.device) * 2 - 1
+        param = 0.25 * noise * budget_p
+        momentum = torch.zeros_like(param)
         # The visibility floor as an L2 ball: PSNR >= min_psnr  <=>  RMS(delta) <= 10^(-psnr/20).
         rms_max = None if c.min_psnr is None else 10.0 ** (-c.min_psnr / 20.0)
         for step in range(c.steps):
@@ -226,14 +281,19 @@ class EncoderAttack:
             with torch.no_grad():
                 if draw is None:
                     ref = fixed_refs[k]
+                elif c.objective == "texture" and self._decodes(enc):
+                    ref = [
+                        pipe.apply(target, draw, base),  # type: ignore[arg-type]
+                        self._encode(enc, pipe.apply(x, draw, base), features)[1],
+                    ]
                 else:
                     src = target if target is not None else x
                     ref = self._encode(enc, pipe.apply(src, draw, base), features)
-            delta.requires_grad_(True)
-            adv = pipe.apply((x + delta).clamp(0, 1), draw, base)
-            loss = self._loss(self._encode(enc, adv, features), ref, scales[k])
-            (grad,) = torch.autograd.grad(loss, delta)
-            delta = delta.detach()
+            param.requires_grad_(True)
+            adv = pipe.apply(x + expand(param), draw, base)
+            loss = self._loss(self._terms(enc, self._encode(enc, adv, features), ref), scales[k])
+            (grad,) = torch.autograd.grad(loss, param)
+            param = param.detach()
             with torch.no_grad():
                 g = grad / grad.abs().mean().clamp_min(1e-12)
                 momentum = c.momentum * momentum + g
@@ -242,17 +302,19 @@ class EncoderAttack:
                 else:
                     direction = momentum / momentum.pow(2).mean().sqrt().clamp_min(1e-12)
                 # Scaled by the local budget: texture moves freely, flat skin less.
-                delta = delta - _step_size(c, step) * (budget / c.eps) * direction
-                delta = torch.maximum(torch.minimum(delta, budget), -budget)
+                param = param - _step_size(c, step) * (budget_p / c.eps) * direction
+                param = torch.maximum(torch.minimum(param, budget_p), -budget_p)
                 if rms_max is not None:
-                    rms = float(delta.pow(2).mean().sqrt())
+                    rms = float(expand(param).pow(2).mean().sqrt())
                     if rms > rms_max:
-                        delta = delta * (rms_max / rms)
-                delta = (x + delta).clamp(0, 1) - x
+                        param = param * (rms_max / rms)
+                if s == 1:
+                    param = expand(param)
             yield Progress(
                 "attack", step + 1, c.steps, loss.item(), time.perf_counter() - start, enc.name
             )
-        return delta
+        with torch.no_grad():
+            return expand(param)
 
 
 def work_image(image: torch.Tensor, work_size: int) -> torch.Tensor:

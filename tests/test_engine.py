@@ -21,10 +21,17 @@ def _image(h: int = 48, w: int = 64, seed: int = 0) -> torch.Tensor:
     return (0.7 * smooth + 0.3 * torch.rand(1, 3, h, w, generator=g)).clamp(0, 1)
 
 
-@pytest.mark.parametrize("objective", ["push", "gray", "pattern", "features"])
+@pytest.mark.parametrize("objective", ["push", "gray", "pattern", "features", "decoded", "texture"])
 @pytest.mark.parametrize("perceptual", [True, False])
 def test_bound_and_range(tiny_encoder, objective, perceptual):
-    cfg = ProtectConfig(eps=6 / 255, objective=objective, perceptual=perceptual, **FAST)
+    cfg = ProtectConfig(
+        eps=6 / 255,
+        objective=objective,
+        perceptual=perceptual,
+        latent_weight=0.5,
+        param_scale=2 if perceptual else 1,
+        **FAST,
+    )
     x = _image()
     res = run_to_end(protect(x, [tiny_encoder], cfg))
     assert res.protected.shape == x.shape
@@ -76,6 +83,25 @@ def test_same_seed_same_bytes(tiny_encoder):
     c = run_to_end(protect(x, [tiny_encoder], cfg.replace(seed=1))).protected
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("param_scale", [2, 3])
+def test_low_resolution_parameterisation(tiny_encoder, param_scale):
+    cfg = ProtectConfig(
+        eps=8 / 255, objective="decoded", latent_weight=1.0, param_scale=param_scale, **FAST
+    )
+    x = _image(45, 61)
+    a = run_to_end(protect(x, [tiny_encoder], cfg))
+    b = run_to_end(protect(x, [tiny_encoder], cfg))
+    assert torch.equal(a.protected, b.protected)
+    d = a.protected - x
+    assert float(d.abs().max()) <= cfg.eps + 1e-6
+    assert float(a.protected.min()) >= 0.0 and float(a.protected.max()) <= 1.0
+    # The PSNR floor holds.
+    assert float(d.pow(2).mean().sqrt()) <= 10 ** (-cfg.min_psnr / 20) * 1.01  # type: ignore[operator]
+    # Smooth: neighbouring pixels differ less than in a full-resolution run.
+    full = run_to_end(protect(x, [tiny_encoder], cfg.replace(param_scale=1))).protected - x
+    assert float(d.diff(dim=-1).abs().mean()) < float(full.diff(dim=-1).abs().mean())
 
 
 def test_lift_to_full_size_stays_in_budget(tiny_encoder):
@@ -140,6 +166,10 @@ def test_presets_and_validation():
         preset("max")
     with pytest.raises(ConfigError, match="eps"):
         ProtectConfig(eps=0.5)
+    with pytest.raises(ConfigError, match="param_scale"):
+        ProtectConfig(param_scale=0)
+    with pytest.raises(ConfigError, match="latent_weight"):
+        ProtectConfig(latent_weight=-1)
     with pytest.raises(ConfigError, match="objective"):
         ProtectConfig(objective="bogus")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="JPEG quality"):
