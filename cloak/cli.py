@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--presets", default="low,standard,high")
     e.add_argument("--encoders", type=_encoder_list, default=None, help="attack ensemble")
     e.add_argument("--holdout", type=_encoder_list, default=None, help="encoders only measured")
+    e.add_argument(
+        "--baseline-steps",
+        type=int,
+        default=200,
+        help="steps of the PhotoGuard-style reference attack (0 leaves it out)",
+    )
     _add_model_args(e)
     return parser
 

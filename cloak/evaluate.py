@@ -1,0 +1,443 @@
+"""``cloak evaluate``: protect photos with each preset and report every measure, with pictures.
+
+For every photo and every preset (and a PhotoGuard-style reference, :mod:`cloak.reference`) the
+photo is protected, quantised as a saved file would be, and measured with
+:func:`cloak.metrics.measure` against the attacked encoders and the held-out ones (encoders the
+attack never saw). The report folder gets ``report.md``, ``report.json`` and PNG pictures:
+damage vs PSNR, before/after grids and the attacker's view (decoded round trips).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cloak.config import ProtectConfig, preset
+from cloak.engine import protect, run_to_end
+from cloak.errors import CloakError, ConfigError
+from cloak.metrics import (
+    ATTACKER_LONG_SIDE,
+    PLATFORMS,
+    Report,
+    measure,
+    quantize,
+    roundtrip,
+    to_array,
+    to_tensor,
+)
+from cloak.models.base import AutoEncoder
+from cloak.photo_io import load_photo
+from cloak.reference import REFERENCE_WORK_SIZE, reference_protect
+from cloak.transforms import resize_long_side
+
+BASELINE = "photoguard-ref"
+"""The method name of the reference attack in tables."""
+SCENARIOS: tuple[str, ...] = ("direct", *PLATFORMS)
+TARGETS = {
+    "psnr": 36.0,
+    "ssim": 0.97,
+    "damage_direct": 10.0,
+    "damage_1080/q80": 6.0,
+    "damage_720/q70": 4.0,
+    "holdout_shift": 6.0,
+}
+"""What the standard preset should reach (the project's protection targets)."""
+THUMB = 256
+
+
+@dataclass
+class Row:
+    """One photo protected by one method, with all its measures."""
+
+    photo: str
+    method: str
+    seconds: float
+    report: Report
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "photo": self.photo,
+            "method": self.method,
+            "seconds": self.seconds,
+            **self.report.as_dict(),
+        }
+
+
+@dataclass
+class Evaluation:
+    """Everything ``cloak evaluate`` found.
+
+    Attributes:
+        rows: One per photo and method.
+        methods: Preset names in order, then the reference.
+        attacked: Names of the encoders attacked.
+        holdout: Names of the encoders only measured.
+        failed: ``{photo: message}`` for photos that could not be evaluated.
+        configs: ``{method: description}``.
+        files: Files written, relative to the report folder.
+    """
+
+    rows: list[Row] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)
+    attacked: list[str] = field(default_factory=list)
+    holdout: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    configs: dict[str, str] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def rows_of(self, method: str) -> list[Row]:
+        return [r for r in self.rows if r.method == method]
+
+
+def _score(report: Report, encoder: str, scenario: str, what: str) -> float | None:
+    for s in report.scores:
+        if s.encoder == encoder and s.scenario == scenario:
+            value = getattr(s, what)
+            return None if value is None else float(value)
+    return None
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _fmt(v: float | None, digits: int = 2, suffix: str = "") -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}{suffix}"
+
+
+@dataclass
+class _Views:
+    """Small pictures kept per photo for the grids (never full-size copies)."""
+
+    original: torch.Tensor
+    protected: dict[str, torch.Tensor] = field(default_factory=dict)
+    ai_original: dict[str, torch.Tensor] = field(default_factory=dict)
+    ai_protected: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+
+
+def evaluate(
+    photos: Sequence[Path],
+    configs: dict[str, ProtectConfig],
+    attack_encoders: Sequence[AutoEncoder],
+    holdout_encoders: Sequence[AutoEncoder] = (),
+    out_dir: Path | None = None,
+    baseline_steps: int = 200,
+    baseline_work_size: int = REFERENCE_WORK_SIZE,
+    attacker_long_side: int = ATTACKER_LONG_SIDE,
+    log: Any = None,
+) -> Evaluation:
+    """Protect every photo with every config (and the reference), measure, and write the report.
+
+    Args:
+        photos: Photo files; a photo that cannot be read is recorded in ``failed``.
+        configs: ``{method name: job}``; their ``encoders`` are ignored in favour of
+            ``attack_encoders`` (already loaded).
+        attack_encoders: Encoders the protection attacks; the first one with a decoder is also
+            the reference attack's encoder.
+        holdout_encoders: Encoders only measured (transfer to unseen encoders).
+        out_dir: Report folder; None writes nothing.
+        baseline_steps: Steps of the reference attack; 0 leaves it out.
+        baseline_work_size: Long side at which the reference attack runs.
+        attacker_long_side: The attacker's working size for the measures.
+        log: Called with progress lines (``print`` by default).
+    """
+    say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    if not configs:
+        raise ConfigError("name at least one preset to evaluate")
+    if not attack_encoders:
+        raise ConfigError("at least one encoder to attack is needed")
+    measured = [*attack_encoders, *holdout_encoders]
+    ref_encoder = next((e for e in attack_encoders if e.has_decoder), attack_encoders[0])
+    ev = Evaluation(
+        methods=list(configs) + ([BASELINE] if baseline_steps > 0 else []),
+        attacked=[e.name for e in attack_encoders],
+        holdout=[e.name for e in holdout_encoders],
+    )
+    for name, cfg in configs.items():
+        ev.configs[name] = cfg.describe()
+    if baseline_steps > 0:
+        ev.configs[BASELINE] = (
+            f"PhotoGuard-style PGD toward gray, eps=8.0/255 steps={baseline_steps} "
+            f"work={baseline_work_size}px encoder={ref_encoder.name}"
+        )
+    views: dict[str, _Views] = {}
+    for path in photos:
+        path = Path(path)
+        try:
+            photo = load_photo(path)
+        except CloakError as exc:
+            ev.failed[str(path)] = str(exc)
+            say(f"error: {exc}")
+            continue
+        original = to_tensor(photo.rgb)
+        o_small = resize_long_side(original, attacker_long_side)
+        v = _Views(original=resize_long_side(original, THUMB))
+        for enc in measured:
+            if enc.has_decoder:
+                v.ai_original[enc.name] = resize_long_side(roundtrip(enc, o_small), THUMB)
+        for method in ev.methods:
+            start = time.perf_counter()
+            try:
+                if method == BASELINE:
+                    res = reference_protect(
+                        original, ref_encoder, steps=baseline_steps, work_size=baseline_work_size
+                    )
+                    protected = res.protected
+                else:
+                    cfg = configs[method]
+                    protected = run_to_end(protect(original, attack_encoders, cfg)).protected
+            except CloakError as exc:
+                ev.failed[f"{path} ({method})"] = str(exc)
+                say(f"error: {path} ({method}): {exc}")
+                continue
+            seconds = time.perf_counter() - start
+            saved = quantize(protected)
+            report = measure(original, saved, measured, attacker_long_side=attacker_long_side)
+            ev.rows.append(Row(path.name, method, seconds, report))
+            v.protected[method] = resize_long_side(saved, THUMB)
+            p_small = resize_long_side(saved, attacker_long_side)
+            for enc in measured:
+                if enc.has_decoder:
+                    v.ai_protected.setdefault(enc.name, {})[method] = resize_long_side(
+                        roundtrip(enc, p_small), THUMB
+                    )
+            first = ev.attacked[0]
+            say(
+                f"{path.name} {method}: PSNR {report.psnr:.2f} dB, damage {first} "
+                f"{_fmt(report.damage(first))} dB, {seconds:.1f} s"
+            )
+        views[path.name] = v
+    if out_dir is not None:
+        write_report(ev, views, Path(out_dir))
+    return ev
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _photo_table(ev: Evaluation, method: str) -> list[str]:
+    encs = ev.attacked + ev.holdout
+    head = ["photo", "PSNR", "SSIM", "L-inf"]
+    for e in encs:
+        tag = f"{e}{' (held out)' if e in ev.holdout else ''}"
+        head += [f"{tag} dB direct", "dB 1080q80", "dB 720q70", "AI-view SSIM", "latent shift"]
+    head.append("seconds")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = ev.rows_of(method)
+
+    def cells(vals: dict[str, float | None]) -> list[str]:
+        out = [_fmt(vals["psnr"]), _fmt(vals["ssim"], 4), _fmt(vals["linf"], 1)]
+        for e in encs:
+            out += [_fmt(vals[f"{e}/{s}"]) for s in SCENARIOS]
+            out += [_fmt(vals[f"{e}/rt_ssim"], 3), _fmt(vals[f"{e}/shift"], 1, "x")]
+        out.append(_fmt(vals["seconds"], 1))
+        return out
+
+    all_vals = [_values(r, encs) for r in rows]
+    for r, vals in zip(rows, all_vals, strict=True):
+        lines.append("| " + " | ".join([r.photo, *cells(vals)]) + " |")
+    if rows:
+        mean = {k: _mean([v[k] for v in all_vals]) for k in all_vals[0]}
+        lines.append("| " + " | ".join(["**mean**", *cells(mean)]) + " |")
+    return lines
+
+
+def _values(r: Row, encs: Sequence[str]) -> dict[str, float | None]:
+    vals: dict[str, float | None] = {
+        "psnr": r.report.psnr,
+        "ssim": r.report.ssim,
+        "linf": r.report.linf_255,
+        "seconds": r.seconds,
+    }
+    for e in encs:
+        for s in SCENARIOS:
+            vals[f"{e}/{s}"] = _score(r.report, e, s, "damage_db")
+        vals[f"{e}/rt_ssim"] = _score(r.report, e, "direct", "roundtrip_ssim")
+        vals[f"{e}/shift"] = _score(r.report, e, "direct", "latent_shift")
+    return vals
+
+
+def summary(ev: Evaluation) -> list[dict[str, Any]]:
+    """Per method: means over photos of the headline measures."""
+    encs = ev.attacked + ev.holdout
+    out = []
+    for m in ev.methods:
+        rows = ev.rows_of(m)
+        if not rows:
+            continue
+        vals = [_values(r, encs) for r in rows]
+        out.append(
+            {"method": m, "photos": len(rows), **{k: _mean([v[k] for v in vals]) for k in vals[0]}}
+        )
+    return out
+
+
+def target_check(
+    ev: Evaluation, method: str = "standard"
+) -> list[tuple[str, float | None, str, bool]]:
+    """``(measure, value, target, met)`` for the standard preset's means."""
+    row = next((s for s in summary(ev) if s["method"] == method), None)
+    if row is None:
+        return []
+    first = ev.attacked[0]
+    checks: list[tuple[str, float | None, str, bool]] = []
+
+    def add(label: str, value: float | None, target: float) -> None:
+        checks.append((label, value, f">= {target:g}", value is not None and value >= target))
+
+    add("PSNR dB", row["psnr"], TARGETS["psnr"])
+    add("SSIM", row["ssim"], TARGETS["ssim"])
+    add(f"damage {first} direct dB", row[f"{first}/direct"], TARGETS["damage_direct"])
+    add(f"damage {first} 1080/q80 dB", row[f"{first}/1080/q80"], TARGETS["damage_1080/q80"])
+    add(f"damage {first} 720/q70 dB", row[f"{first}/720/q70"], TARGETS["damage_720/q70"])
+    for h in ev.holdout:
+        add(f"latent shift {h} (held out) x JPEG-95", row[f"{h}/shift"], TARGETS["holdout_shift"])
+    return checks
+
+
+def markdown(ev: Evaluation) -> str:
+    """The report as Markdown."""
+    encs = ev.attacked + ev.holdout
+    lines = [
+        "# Cloak evaluation",
+        "",
+        f"Attacked encoders: {', '.join(ev.attacked)}. "
+        f"Held-out encoders (measured only): {', '.join(ev.holdout) or 'none'}.",
+        "",
+        "Damage: how much worse the attacker's round trip D(E(x)) reconstructs the photo (dB) "
+        "at the attacker's size, directly and after a simulated platform re-encode (1080 px + "
+        "JPEG q80, 720 px + JPEG q70). AI-view SSIM: of the protected round trip to the "
+        "original (lower is more damage). Latent shift: |E(protected) - E(original)| in units "
+        "of a JPEG-95 re-save. Seconds: protection time per photo.",
+        "",
+        "## Methods",
+        "",
+    ]
+    lines += [f"- **{m}**: {ev.configs.get(m, '')}" for m in ev.methods]
+    lines += ["", "## Summary (means over photos)", ""]
+    head = ["method", "photos", "PSNR", "SSIM"]
+    for e in encs:
+        tag = f"{e}{' (held out)' if e in ev.holdout else ''}"
+        head += [f"{tag} dB direct", "dB 1080q80", "dB 720q70", "shift"]
+    head.append("seconds")
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in summary(ev):
+        cells = [s["method"], str(s["photos"]), _fmt(s["psnr"]), _fmt(s["ssim"], 4)]
+        for e in encs:
+            cells += [_fmt(s[f"{e}/{sc}"]) for sc in SCENARIOS]
+            cells.append(_fmt(s[f"{e}/shift"], 1, "x"))
+        cells.append(_fmt(s["seconds"], 1))
+        lines.append("| " + " | ".join(cells) + " |")
+    checks = target_check(ev)
+    if checks:
+        lines += ["", "## Standard preset against the targets", ""]
+        lines += ["| measure | mean | target | met |", "|---|---|---|---|"]
+        for label, value, target, ok in checks:
+            lines.append(f"| {label} | {_fmt(value, 3)} | {target} | {'yes' if ok else 'NO'} |")
+    for m in ev.methods:
+        lines += ["", f"## {m}", ""]
+        lines += _photo_table(ev, m)
+    if ev.failed:
+        lines += ["", "## Photos not evaluated", ""]
+        lines += [f"- `{p}`: {msg}" for p, msg in ev.failed.items()]
+    if ev.files:
+        lines += ["", "## Pictures", ""]
+        lines += [f"![{f}]({f})" for f in ev.files]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(ev: Evaluation, views: dict[str, _Views], out_dir: Path) -> None:
+    """Write ``report.md``, ``report.json`` and the PNG pictures into ``out_dir``."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CloakError(f"{out_dir}: cannot create the report folder ({exc.strerror})") from exc
+    if ev.rows:
+        from cloak import evaluate_plots as plots
+
+        ev.files += plots.damage_vs_psnr(ev, out_dir / "damage_vs_psnr.png")
+        ev.files += plots.before_after(ev, views, out_dir / "before_after.png")
+        ev.files += plots.ai_views(ev, views, out_dir)
+    payload = {
+        "attacked": ev.attacked,
+        "holdout": ev.holdout,
+        "methods": ev.methods,
+        "configs": ev.configs,
+        "targets": TARGETS,
+        "summary": summary(ev),
+        "rows": [r.as_dict() for r in ev.rows],
+        "failed": ev.failed,
+        "files": ev.files,
+    }
+    (out_dir / "report.json").write_text(json.dumps(payload, indent=2, default=_json_default))
+    (out_dir / "report.md").write_text(markdown(ev))
+
+
+def _json_default(o: object) -> object:
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if hasattr(o, "__dataclass_fields__"):
+        return asdict(o)  # type: ignore[call-overload]
+    return str(o)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def configs_from_args(args: argparse.Namespace) -> dict[str, ProtectConfig]:
+    """``{preset: job}`` from ``--presets`` and ``--encoders``."""
+    names = [n.strip().lower() for n in str(args.presets).split(",") if n.strip()]
+    if not names:
+        raise ConfigError("--presets is empty; name presets, e.g. --presets low,standard,high")
+    out: dict[str, ProtectConfig] = {}
+    for n in names:
+        cfg = preset(n).replace(device=args.device)
+        if args.encoders:
+            cfg = cfg.replace(encoders=tuple(args.encoders))
+        out[n] = cfg
+    return out
+
+
+def run_evaluation(args: argparse.Namespace) -> int:
+    """The ``cloak evaluate`` command; returns the exit status (1 when a photo failed)."""
+    from cloak.cli import load_encoders
+    from cloak.device import choose_device
+
+    configs = configs_from_args(args)
+    first = next(iter(configs.values()))
+    device = str(choose_device(args.device))
+    attack = load_encoders(first.encoders, args, device)
+    holdout_names = [n for n in (args.holdout or ()) if n not in {e.name for e in attack}]
+    holdout = load_encoders(holdout_names, args, device) if holdout_names else []
+    steps = getattr(args, "baseline_steps", 200)
+    if steps < 0:
+        raise ConfigError(f"--baseline-steps {steps} must be 0 (off) or more")
+    ev = evaluate(args.photos, configs, attack, holdout, args.output, baseline_steps=steps)
+    print(f"report: {Path(args.output) / 'report.md'}")
+    for s in summary(ev):
+        print(
+            f"{s['method']:<15} PSNR {_fmt(s['psnr'])} dB  SSIM {_fmt(s['ssim'], 4)}  "
+            f"damage {ev.attacked[0]} {_fmt(s[f'{ev.attacked[0]}/direct'])} / "
+            f"{_fmt(s[f'{ev.attacked[0]}/1080/q80'])} / {_fmt(s[f'{ev.attacked[0]}/720/q70'])} dB  "
+            f"{_fmt(s['seconds'], 1)} s"
+        )
+    if not ev.rows:
+        print("error: no photo could be evaluated", file=sys.stderr)
+        return 2
+    return 1 if ev.failed else 0
+
+
+def thumbnail_array(x: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) -> (H, W, 3) array for matplotlib."""
+    return to_array(x)

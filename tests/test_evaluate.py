@@ -1,0 +1,109 @@
+"""`cloak evaluate` end to end on tiny photos with tiny random encoders (no weights needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from cloak.models import build_random
+from PIL import Image
+
+from cloak.config import ProtectConfig, TransformConfig
+from cloak.evaluate import BASELINE, evaluate, markdown, target_check
+
+
+def _photo(path: Path, size: tuple[int, int], seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx / w, yy / h, 0.5 + 0.3 * np.sin(xx / 5.0)], axis=-1)
+    arr = (base * 200 + rng.integers(0, 40, (h, w, 3))).clip(0, 255).astype(np.uint8)
+    Image.fromarray(arr).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("eval")
+    photos = [_photo(tmp / "a.png", (40, 32), 0), _photo(tmp / "b.jpg", (32, 40), 1)]
+    broken = tmp / "broken.jpg"
+    broken.write_text("not a photo")
+    fast = dict(steps=2, work_size=64, device="cpu", transforms=TransformConfig(enabled=False))
+    configs = {
+        "low": ProtectConfig(eps=4 / 255, **fast),
+        "standard": ProtectConfig(eps=8 / 255, **fast),
+    }
+    attack = [build_random("taef2", seed=0)]
+    holdout = [build_random("taesd", seed=1)]
+    out = tmp / "report"
+    # One thread: the tiny convolutions gain nothing from more, and CI machines are shared.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    ev = evaluate(
+        [*photos, broken],
+        configs,
+        attack,
+        holdout,
+        out,
+        baseline_steps=2,
+        baseline_work_size=64,
+        attacker_long_side=32,
+        log=lambda msg: None,
+    )
+    torch.set_num_threads(threads)
+    return out, ev
+
+
+def test_report_files_exist(report_dir):
+    out, ev = report_dir
+    for name in ("report.md", "report.json", "damage_vs_psnr.png", "before_after.png"):
+        assert (out / name).is_file(), name
+    assert (out / "ai_view_taef2.png").is_file()
+    assert (out / "ai_view_taesd.png").is_file()
+    for name in ev.files:
+        with Image.open(out / name) as im:
+            assert im.size[0] > 100 and im.size[1] > 100
+
+
+def test_table_columns_and_rows(report_dir):
+    out, ev = report_dir
+    md = (out / "report.md").read_text()
+    assert ev.methods == ["low", "standard", BASELINE]
+    for col in (
+        "PSNR",
+        "SSIM",
+        "L-inf",
+        "taef2 dB direct",
+        "dB 1080q80",
+        "dB 720q70",
+        "AI-view SSIM",
+        "latent shift",
+        "seconds",
+        "taesd (held out) dB direct",
+    ):
+        assert col in md, col
+    for section in ("## low", "## standard", f"## {BASELINE}", "## Summary"):
+        assert section in md
+    # 2 good photos x 3 methods; the broken one is reported, not fatal.
+    assert len(ev.rows) == 6
+    assert any("broken.jpg" in k for k in ev.failed)
+    assert "broken.jpg" in md
+    data = json.loads((out / "report.json").read_text())
+    assert {s["method"] for s in data["summary"]} == {"low", "standard", BASELINE}
+    assert data["holdout"] == ["taesd"]
+
+
+def test_measures_are_sane(report_dir):
+    _, ev = report_dir
+    for r in ev.rows:
+        eps = 4 if r.method == "low" else 8
+        assert r.report.linf_255 <= eps + 0.51  # quantised to 8 bits
+        assert r.report.psnr > 25
+        assert r.seconds > 0
+        assert {s.scenario for s in r.report.scores} == {"direct", "1080/q80", "720/q70"}
+    labels = [c[0] for c in target_check(ev)]
+    assert "PSNR dB" in labels and any("held out" in label for label in labels)
+    assert "| measure | mean | target | met |" in markdown(ev)
