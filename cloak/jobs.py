@@ -156,16 +156,17 @@ def plan(
             refused.append(
                 PhotoResult(p, p, "failed", message=f"{p}: no such file or folder; check the path")
             )
-    _make_distinct(jobs)
+    make_distinct(jobs)
     return jobs, refused
 
 
-def _make_distinct(jobs: list[PhotoJob]) -> None:
+def make_distinct(jobs: list[PhotoJob]) -> None:
     """Give every job its own output, never one of the batch's originals.
 
     ``a.bmp`` and ``a.gif`` both become ``a.png``, ``a.jpg`` and ``a.jpeg`` both ``a.jpg``; the
     later one (in planning order, so reruns agree) gets its source type in its name
     (``a-gif.png``) rather than being skipped as "already protected" or overwriting the other.
+    Callers that build their own jobs (the GUI queue) should call it too.
     """
     taken = {job.source.resolve() for job in jobs}
     for job in jobs:

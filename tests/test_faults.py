@@ -405,3 +405,19 @@ def test_same_stem_different_types_get_their_own_outputs(cli_tiny, tmp_path, cap
         "a.gif",
         "a_protected.png",
     ]
+
+
+def test_make_distinct_for_jobs_built_by_hand(tmp_path):
+    """The GUI builds its jobs itself; make_distinct gives them distinct outputs too."""
+    from cloak.jobs import make_distinct, output_path
+
+    cfg = _fast_config()
+    sources = [tmp_path / "a.bmp", tmp_path / "a.gif", tmp_path / "a.png"]
+    jobs = [PhotoJob(s, output_path(s, None, cfg, None)) for s in sources]
+    assert len({j.dest for j in jobs}) == 1
+    make_distinct(jobs)
+    assert [j.dest.name for j in jobs] == [
+        "a_protected.png",
+        "a-gif_protected.png",
+        "a-png_protected.png",
+    ]
