@@ -15,7 +15,7 @@ from cloak.jobs import PROTECTED_TAG, PhotoJob, plan, protect_file
 from cloak.photo_io import SUPPORTED_SUFFIXES, TEMP_SUFFIX
 
 _SETTINGS = settings(
-    max_examples=8,
+    max_examples=6,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
