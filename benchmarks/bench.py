@@ -349,6 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", default="1,12", help="megapixel cases: 1, 12 and/or 50")
     p.add_argument("--ref-steps", type=int, default=200, help="reference PGD steps (at 512 px)")
     p.add_argument("--no-reference", action="store_true", help="skip the reference attack")
+    p.add_argument(
+        "--ref-sizes",
+        default=None,
+        help="sizes at which the reference also runs (default: every size)",
+    )
     p.add_argument("--batch", type=int, default=0, help="also run an N-photo batch for the ETA")
     p.add_argument("--batch-steps", type=int, default=4, help="attack steps in the batch")
     p.add_argument("--threads", type=int, default=2)
@@ -374,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown size(s) {unknown}: use {', '.join(table)}", file=sys.stderr)
         return 2
+    ref_sizes = None if args.ref_sizes is None else {s.strip() for s in args.ref_sizes.split(",")}
     overrides: dict[str, Any] = {"steps": 2, "work_size": 96} if args.quick else {}
     ref_steps = 2 if args.quick else args.ref_steps
     ref_work = 96 if args.quick else 512
@@ -383,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp)
         for size in sizes:
             photo = make_photo(table[size], folder / f"photo_{size}mp.jpg")
-            methods = presets + ([] if args.no_reference else ["reference"])
+            with_ref = not args.no_reference and (ref_sizes is None or size in ref_sizes)
+            methods = presets + (["reference"] if with_ref else [])
             for method in methods:
                 spec = {
                     "photo": str(photo),

@@ -162,6 +162,7 @@ def cmd_protect(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from cloak.device import choose_device
+    from cloak.eta import EtaEstimator, format_duration, pixels_of
     from cloak.jobs import plan, run_batch
 
     config = config_from_args(args)
@@ -173,8 +174,16 @@ def cmd_protect(args: argparse.Namespace) -> int:
         device = choose_device(config.device)
         encoders = load_encoders(config.encoders, args, str(device))
         log.info("protecting %d photo(s): %s", len(jobs), config.describe())
+        # tqdm's own ETA assumes equal photos; ours models the cost per pixel (cloak.eta).
+        pixels = pixels_of([j.source for j in jobs])
+        eta = EtaEstimator()
         overall = tqdm(
-            total=len(jobs), unit="photo", desc="all photos", disable=args.quiet, position=0
+            total=len(jobs),
+            unit="photo",
+            desc="all photos",
+            disable=args.quiet,
+            position=0,
+            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
         )
         bar = tqdm(total=config.steps, unit="step", leave=False, disable=args.quiet, position=1)
         try:
@@ -193,6 +202,11 @@ def cmd_protect(args: argparse.Namespace) -> int:
                     bar.refresh()
                 elif ev.result is not None:
                     overall.update(1)
+                    if ev.result.status == "protected":
+                        eta.observe(pixels[ev.index], ev.result.seconds)
+                    left = eta.remaining(pixels[ev.index + 1 :])
+                    if left is not None:
+                        overall.set_postfix_str(f"about {format_duration(left)} left")
                     if ev.result.status == "failed":
                         tqdm.write(f"error: {ev.result.message}", file=sys.stderr)
         except KeyboardInterrupt:

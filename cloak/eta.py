@@ -103,6 +103,16 @@ class EtaEstimator:
         return total
 
 
+def format_duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s`` or ``1 h 02 min``."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
 def photo_pixels(path: str | Path, default: int = 0) -> int:
     """Width * height from the file header without decoding the pixels; ``default`` on failure."""
     from PIL import Image

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloak.eta import EtaEstimator, photo_pixels, pixels_of
+from cloak.eta import EtaEstimator, format_duration, photo_pixels, pixels_of
 
 
 def test_none_before_the_first_photo():
@@ -40,3 +40,9 @@ def test_pixels_from_headers(tmp_path):
     (tmp_path / "bad.jpg").write_text("no")
     assert photo_pixels(tmp_path / "a.png") == 600
     assert pixels_of([tmp_path / "a.png", tmp_path / "bad.jpg"]) == [600, 600]
+
+
+def test_format_duration():
+    assert format_duration(42.4) == "42 s"
+    assert format_duration(185) == "3 min 05 s"
+    assert format_duration(3720) == "1 h 02 min"
