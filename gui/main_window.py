@@ -330,7 +330,8 @@ class MainWindow(QMainWindow):
                 msg = msg[len(prefix) :] if msg.startswith(prefix) else msg
                 self.queue.update(rec.row, status=FAILED, progress=0.0, message=msg, result=res)
             else:
-                note = "kept the earlier copy" if res.status == "skipped" else ""
+                # Notes such as "animated GIF: only the first frame is protected" stay visible.
+                note = "kept the earlier copy" if res.status == "skipped" else res.message
                 self.queue.update(rec.row, status=DONE, progress=1.0, message=note, result=res)
                 if rec.row == self.queue_view.current_row():
                     self.request_analysis(rec.row)

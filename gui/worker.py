@@ -19,7 +19,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal
 
 from cloak.config import ProtectConfig
-from cloak.jobs import PhotoJob, PhotoResult, output_path, run_batch
+from cloak.jobs import PhotoJob, PhotoResult, make_distinct, output_path, run_batch
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +220,7 @@ def protect_task(
             missing.update(more)
             yield EncodersReady(list(encs), dict(missing))
         jobs = [PhotoJob(src, output_path(src, out_dir, config, None)) for src in sources]
+        make_distinct(jobs)
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
