@@ -36,10 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    from cloak.gui.main_window import MainWindow
-    from cloak.gui.worker import ModelLoader
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
+
+    from cloak.gui.main_window import MainWindow
+    from cloak.gui.worker import ModelLoader
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory(prefix="cloak-latency-") as tmp:

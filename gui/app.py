@@ -45,11 +45,11 @@ def _random_loader(names: Sequence[str]):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from cloak.gui.main_window import MainWindow
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     from cloak.errors import CloakError
+    from cloak.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("Cloak")

@@ -386,8 +386,9 @@ class EmptyState(QWidget):
         lay.addStretch(1)
 
     def showEvent(self, event: Any) -> None:  # noqa: N802
-        from cloak.gui.art import EMPTY_SVG, render_svg
         from PySide6.QtCore import QSize
+
+        from cloak.gui.art import EMPTY_SVG, render_svg
 
         # Rendered for this screen's pixel ratio, so it stays sharp on high-DPI displays.
         self.picture.setPixmap(render_svg(EMPTY_SVG, QSize(240, 165), self.devicePixelRatioF()))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloak.gui.state import DONE, FAILED, PROTECTING, THUMB_SIZE, QueueModel
 from PySide6.QtCore import QModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
@@ -15,6 +14,8 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem,
     QWidget,
 )
+
+from cloak.gui.state import DONE, FAILED, PROTECTING, THUMB_SIZE, QueueModel
 
 ROW_HEIGHT = THUMB_SIZE + 12
 STATUS_COLOURS = {

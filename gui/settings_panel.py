@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cloak.gui.state import PRESET_NOTES, SettingsModel
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -23,6 +22,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from cloak.gui.state import PRESET_NOTES, SettingsModel
 
 PRESET_TITLES = {"low": "Low", "standard": "Standard", "high": "High", "custom": "Custom"}
 FORMATS = [("Same as the original", None), ("JPEG", "JPEG"), ("PNG", "PNG"), ("WebP", "WEBP")]

@@ -10,11 +10,11 @@ from PIL import Image
 
 pytest.importorskip("PySide6")
 
-from cloak.gui.main_window import MainWindow  # noqa: E402
-from cloak.gui.state import DONE, FAILED, QueueModel  # noqa: E402
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 
 from cloak.config import TransformConfig  # noqa: E402
+from cloak.gui.main_window import MainWindow  # noqa: E402
+from cloak.gui.state import DONE, FAILED, QueueModel  # noqa: E402
 
 
 @pytest.fixture

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cloak.gui.compare_view import MODES
-from cloak.gui.main_window import MainWindow
-from cloak.gui.state import DONE, FAILED, PROTECTING, WAITING
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent, QKeySequence
 
 from cloak.config import TransformConfig
+from cloak.gui.compare_view import MODES
+from cloak.gui.main_window import MainWindow
+from cloak.gui.state import DONE, FAILED, PROTECTING, WAITING
 
 RUN_TIMEOUT_MS = 90_000
 

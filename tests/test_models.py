@@ -9,9 +9,9 @@ from pathlib import Path
 import models_fixtures as mf
 import pytest
 import torch
-from cloak.models.registry import REGISTRY
 
 from cloak import models
+from cloak.models.registry import REGISTRY
 
 photo_crop, psnr = mf.photo_crop, mf.psnr
 weights_dir = mf.weights_dir
@@ -130,8 +130,9 @@ def test_diffusers_loads_single_file_strictly(tmp_path: Path) -> None:
 
 
 def test_taesd_accepts_diffusers_key_names(tmp_path: Path) -> None:
-    from cloak.models.taesd import load_into
     from safetensors.torch import save_file
+
+    from cloak.models.taesd import load_into
 
     src = models.build_random("taef1", seed=1)
     dst = models.build_random("taef1", seed=2)

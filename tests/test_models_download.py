@@ -8,10 +8,10 @@ from pathlib import Path
 
 import models_fixtures as mf
 import pytest
-from cloak.models import weights
-from cloak.models.registry import REGISTRY
 
 from cloak import models
+from cloak.models import weights
+from cloak.models.registry import REGISTRY
 
 FakeHub = mf.FakeHub
 weights_dir, fake_hub = mf.weights_dir, mf.fake_hub

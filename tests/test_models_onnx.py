@@ -8,9 +8,9 @@ import models_fixtures as mf
 import numpy as np
 import pytest
 import torch
-from cloak.models.onnx_graph import load_onnx
 
 from cloak import models
+from cloak.models.onnx_graph import load_onnx
 
 photo_crop, psnr = mf.photo_crop, mf.psnr
 weights_dir = mf.weights_dir
