@@ -174,11 +174,20 @@ class ProtectConfig:
 
 
 PRESETS: dict[str, ProtectConfig] = {
-    "low": ProtectConfig(eps=4 / 255, steps=24),
-    "standard": ProtectConfig(eps=8 / 255, steps=40),
-    "high": ProtectConfig(eps=12 / 255, steps=60),
+    # Least visible and cheapest: latent push only (no decoder in the loop), 4/255.
+    "low": ProtectConfig(
+        eps=4 / 255, steps=24, objective="push", param_scale=2, min_psnr=40.0, work_size=640
+    ),
+    # Decoder in the loop: the attacker's round trip is what gets pushed away; the delta lives
+    # at half the work resolution (smooth: better SSIM, survives resize + JPEG).
+    "standard": ProtectConfig(
+        eps=8 / 255, steps=10, objective="decoded", param_scale=2, min_psnr=36.5, work_size=640
+    ),
+    "high": ProtectConfig(
+        eps=12 / 255, steps=14, objective="decoded", param_scale=2, min_psnr=34.0, work_size=640
+    ),
 }
-"""Named jobs: ``low`` is the least visible, ``high`` the strongest."""
+"""Named jobs: ``low`` is the least visible, ``high`` the strongest (see docs/attack-notes.md)."""
 
 
 def preset(name: str) -> ProtectConfig:

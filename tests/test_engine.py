@@ -196,7 +196,17 @@ def test_repr_names_hyperparameters(tiny_encoder):
 
 @pytest.mark.real
 def test_real_taef2_protect_damages_round_trip(taef2, astronaut_crop):
-    cfg = preset("standard").replace(steps=12, encoders=("taef2",), device="cpu", work_size=96)
+    # The standard recipe (decoder in the loop, half-resolution delta, PSNR floor) on a 96 px
+    # crop. EOT is off here: its draws (resize to 0.7x, 7 px crops) are tuned for photos of
+    # 512 px and more; on 96 px, 12 steps of it land anywhere in 0.5-1.1 dB over seeds (see
+    # docs/attack-notes.md), while the attacker here sees the crop as is.
+    cfg = preset("standard").replace(
+        steps=12,
+        encoders=("taef2",),
+        device="cpu",
+        work_size=96,
+        transforms=TransformConfig(enabled=False),
+    )
     res = run_to_end(protect(astronaut_crop, [taef2], cfg))
     saved = quantize(res.protected)
     assert float((saved - astronaut_crop).abs().max()) <= cfg.eps + 1e-6
