@@ -102,11 +102,10 @@ def run_case(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(int(spec["threads"]))
-    from cloak.models import load_encoder
-
     from cloak.config import preset
     from cloak.engine import protect, run_to_end
     from cloak.metrics import psnr, quantize, to_array, to_tensor
+    from cloak.models import load_encoder
     from cloak.photo_io import SaveOptions, load_photo, save_photo
     from cloak.reference import reference_protect
 
@@ -207,11 +206,10 @@ def run_batch_eta(
     import torch
 
     torch.set_num_threads(threads)
-    from cloak.models import load_encoder
-
     from cloak.config import preset
     from cloak.eta import EtaEstimator, pixels_of
     from cloak.jobs import PhotoJob, run_batch
+    from cloak.models import load_encoder
 
     sources = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg")
     # Mixed phone sizes and orientations, as a camera roll has.
@@ -357,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=0, help="also run an N-photo batch for the ETA")
     p.add_argument("--batch-steps", type=int, default=4, help="attack steps in the batch")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--steps", type=int, default=None, help="override the presets' steps (memory-only runs)"
+    )
     p.add_argument("--quick", action="store_true", help="tiny sizes and steps (smoke test)")
     p.add_argument("--json", type=Path, default=None, help="write all results here")
     p.add_argument(
@@ -381,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ref_sizes = None if args.ref_sizes is None else {s.strip() for s in args.ref_sizes.split(",")}
     overrides: dict[str, Any] = {"steps": 2, "work_size": 96} if args.quick else {}
+    if args.steps is not None and not args.quick:
+        overrides["steps"] = args.steps
     ref_steps = 2 if args.quick else args.ref_steps
     ref_work = 96 if args.quick else 512
     cases: list[dict[str, Any]] = []

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cloak.models import build_random
 from PIL import Image
 
 from cloak.config import ProtectConfig, TransformConfig
 from cloak.evaluate import BASELINE, evaluate, markdown, target_check
+from cloak.models import build_random
 
 
 def _photo(path: Path, size: tuple[int, int], seed: int) -> Path:
