@@ -79,7 +79,12 @@ class ProtectConfig:
             latent of a flat gray or a high-contrast patterned image), ``features`` (push
             intermediate encoder features away), ``decoded`` (push the encoder/decoder round
             trip away from the clean round trip; encoders without a decoder fall back to
-            ``push``).
+            ``push``), ``texture`` (pull the round trip toward a high-contrast pattern).
+        latent_weight: For ``decoded``/``texture``: weight of an extra latent push term
+            (0 disables it; measured to hurt round-trip damage, see docs/attack-notes.md).
+        param_scale: The perturbation is optimised at 1/param_scale of the work resolution and
+            bilinearly upsampled inside the graph (2: smoother, better SSIM, survives resize
+            and JPEG better; 1: per-pixel).
         encoders: Registry names of the encoders to attack together.
         work_size: Long side, in pixels, at which the attack runs; the perturbation is then
             lifted onto the full-size photo.
