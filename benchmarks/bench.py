@@ -230,6 +230,7 @@ def run_batch_eta(
     eta = EtaEstimator()
     predictions: dict[int, float] = {}
     done_at: list[float] = []
+    seconds: list[float] = []
     start = time.perf_counter()
     gen = run_batch(jobs, cfg, [encoder])
     while True:
@@ -241,6 +242,7 @@ def run_batch_eta(
             continue
         now = time.perf_counter() - start
         eta.observe(pixels[ev.index], ev.result.seconds)
+        seconds.append(ev.result.seconds)
         done_at.append(now)
         k = ev.index + 1
         left = eta.remaining(pixels[k:])
@@ -267,6 +269,7 @@ def run_batch_eta(
         "total_s": total,
         "mean_photo_s": total / n,
         "megapixels": [round(p / 1e6, 2) for p in pixels],
+        "photo_seconds": [round(x, 2) for x in seconds],
         "eta": errors,
     }
 
