@@ -21,7 +21,7 @@ PRESET_NOTES = {
     "low": "Least visible. Pixels move by at most 4 levels out of 255: invisible on almost every "
     "photo, but the weakest against AI editors and re-saves.",
     "standard": "Balanced. At most 8 levels out of 255: a faint grain is visible only when you "
-    "zoom in, and AI edits of the photo come out clearly wrong.",
+    "zoom in; AI round trips of the photo come out measurably worse (see the AI view).",
     "high": "Strongest. At most 12 levels out of 255: you may notice a fine texture on smooth "
     "skin or sky, but the protection survives platform re-encodes best.",
     "custom": "Custom settings from the Advanced panel.",
