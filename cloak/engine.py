@@ -55,7 +55,6 @@ class ProtectResult:
 
     Attributes:
         protected: (1, 3, H, W) in [0, 1], full size.
-        delta: (1, 3, H, W) perturbation at full size, ``|delta| <= eps``.
         work_shape: (h, w) at which the attack ran.
         losses: Loss per step.
         seconds: Wall time of the attack and lift.
@@ -63,7 +62,6 @@ class ProtectResult:
     """
 
     protected: torch.Tensor
-    delta: torch.Tensor
     work_shape: tuple[int, int]
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
@@ -386,7 +384,6 @@ def protect(
     lift_add_(protected, delta_w.detach().float().cpu(), config.eps)
     return ProtectResult(
         protected=protected,
-        delta=protected - full,
         work_shape=(int(x.shape[-2]), int(x.shape[-1])),
         losses=losses,
         seconds=time.perf_counter() - start,
