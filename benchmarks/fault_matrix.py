@@ -39,7 +39,7 @@ from PIL import Image  # noqa: E402
 
 from cloak.cli import main as cli_main  # noqa: E402
 from cloak.config import ProtectConfig  # noqa: E402
-from cloak.engine import Progress, ProtectResult  # noqa: E402
+from cloak.engine import Progress, ProtectResult, run_to_end  # noqa: E402
 from cloak.jobs import plan, run_batch  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str, str, bool]] = []
@@ -90,14 +90,6 @@ class Env:
 def config(**changes: object) -> ProtectConfig:
     fields = {"steps": 1, "work_size": 64, "encoders": ("taef2",), "device": "cpu", **changes}
     return ProtectConfig(**fields)  # type: ignore[arg-type]
-
-
-def drain(gen):
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 def photo(path: Path, width: int = 64, height: int = 48) -> Path:
@@ -303,7 +295,7 @@ def faults(env: Env, root: Path) -> None:
         try:
             cfg = config()
             jobs, _ = plan([src], root / "df_out", cfg)
-            results = drain(run_batch(jobs, cfg, encoders))
+            results = run_to_end(run_batch(jobs, cfg, encoders))
         finally:
             Image.Image.save = real_save
         statuses = [r.status for r in results]
@@ -336,7 +328,7 @@ def faults(env: Env, root: Path) -> None:
         photo(src / "c.png")
         cfg = config()
         jobs, _ = plan([src], root / "cr_out", cfg)
-        results = drain(run_batch(jobs, cfg, [enc]))
+        results = run_to_end(run_batch(jobs, cfg, [enc]))
         statuses = [r.status for r in results]
         ok = statuses == ["protected", "failed", "protected"]
         ok = ok and "internal error" in results[1].message and "b.png" in results[1].message
@@ -366,7 +358,7 @@ def faults(env: Env, root: Path) -> None:
             if ev.index == 1 and ev.progress is not None:
                 flag["on"] = True
         done = sorted(p.name for p in (root / "ca_out").iterdir())
-        again = [r.status for r in drain(run_batch(jobs, cfg, encoders))]
+        again = [r.status for r in run_to_end(run_batch(jobs, cfg, encoders))]
         ok = [r.status for r in first] == ["protected"] and done == ["p0.png"]
         ok = ok and again == ["skipped", "protected", "protected", "protected"]
         return f"kept {done}; rerun {again}", ok
@@ -394,7 +386,7 @@ def faults(env: Env, root: Path) -> None:
         cfg = config()
         jobs, _ = plan([src], root / "ki_out", cfg)
         try:
-            drain(run_batch(jobs, cfg, encoders))
+            run_to_end(run_batch(jobs, cfg, encoders))
             return "no interrupt seen", False
         except KeyboardInterrupt:
             pass

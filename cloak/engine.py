@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +23,8 @@ from cloak.errors import Cancelled, ConfigError
 from cloak.models.base import AutoEncoder
 from cloak.tiling import lift_add_
 from cloak.transforms import PipelineDraw, RandomPipeline, pad_to_multiple, resize_long_side
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -192,12 +195,7 @@ class EncoderAttack:
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Run the whole attack and return the perturbation (N, 3, H, W)."""
-        gen = self.run(images)
-        while True:
-            try:
-                next(gen)
-            except StopIteration as stop:
-                return stop.value
+        return run_to_end(self.run(images))
 
     def run(
         self, image: torch.Tensor, cancel: Callable[[], bool] | None = None
@@ -391,8 +389,9 @@ def protect(
     )
 
 
-def run_to_end(gen: Generator[Progress, None, ProtectResult]) -> ProtectResult:
-    """Drive a :func:`protect` generator without reporting progress."""
+def run_to_end(gen: Generator[Any, None, T]) -> T:
+    """Drive a progress generator (:func:`protect`, an attack's ``run``, ``protect_file``) to
+    its end without reporting progress, and return its result."""
     while True:
         try:
             next(gen)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from cloak.device import autocast, choose_device, keep_freed_memory, use_bf16
-from cloak.engine import Progress, work_image
+from cloak.engine import Progress, run_to_end, work_image
 from cloak.errors import Cancelled, ConfigError
 from cloak.models.base import AutoEncoder
 from cloak.tiling import lift_add_
@@ -157,13 +157,7 @@ def reference_protect(
     full = image.detach().float().cpu()
     x = work_image(full, work_size).clamp(0, 1).to(dev)
     attack = GrayTargetPGD(encoder, eps, steps, device=dev, precision=precision, seed=seed)
-    run = attack.run(x)
-    while True:
-        try:
-            next(run)
-        except StopIteration as stop:
-            delta: torch.Tensor = stop.value
-            break
+    delta = run_to_end(attack.run(x))
     attack_s = time.perf_counter() - start
     t = time.perf_counter()
     protected = full.to(dtype=torch.float32, copy=True).clamp_(0, 1)

@@ -246,12 +246,7 @@ def test_real_protect_file_keeps_metadata_right(taef2, tmp_path):
     before = src.read_bytes()
     cfg = preset("standard").replace(steps=2, encoders=("taef2",), device="cpu", work_size=64)
     gen = protect_file(PhotoJob(src, tmp_path / "out.jpg"), cfg, [taef2])
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            result = stop.value
-            break
+    result = run_to_end(gen)
     assert result.status == "protected", result.message
     assert src.read_bytes() == before
     with Image.open(tmp_path / "out.jpg") as out:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from cloak.config import ProtectConfig, TransformConfig
+from cloak.engine import run_to_end
 from cloak.jobs import PROTECTED_TAG, PhotoJob, plan, protect_file
 from cloak.photo_io import SUPPORTED_SUFFIXES, TEMP_SUFFIX
 
@@ -19,14 +20,6 @@ _SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
-
-def _run(gen):
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 @_SETTINGS
@@ -61,7 +54,7 @@ def test_saved_photo_stays_within_the_budget(
         transforms=TransformConfig(enabled=eot),
     )
     dest = folder / "out.png"
-    result = _run(protect_file(PhotoJob(src, dest), config, [tiny_encoder]))
+    result = run_to_end(protect_file(PhotoJob(src, dest), config, [tiny_encoder]))
     assert result.status == "protected"
     with Image.open(dest) as im:
         assert im.size == (width, height)
