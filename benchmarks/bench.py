@@ -200,7 +200,7 @@ def _spawn(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_batch_eta(
-    n: int, steps: int, models_dir: str, threads: int, folder: Path, quick: bool
+    n: int, steps: int | None, models_dir: str, threads: int, folder: Path, quick: bool
 ) -> dict[str, Any]:
     """Protect ``n`` phone-size photos in one batch; ETA error after photos 3, 5 and 10."""
     import torch
@@ -221,7 +221,9 @@ def run_batch_eta(
         make_photo(shapes[i % len(shapes)], src_dir / f"p{i:03d}.jpg", i, sources[i % 4])
         for i in range(n)
     ]
-    cfg = preset("standard").replace(encoders=("taef2",), device="cpu", steps=steps)
+    cfg = preset("standard").replace(encoders=("taef2",), device="cpu")
+    if steps is not None:
+        cfg = cfg.replace(steps=steps)
     if quick:
         cfg = cfg.replace(work_size=96)
     encoder = load_encoder("taef2", models_dir=models_dir, offline=True)
@@ -265,7 +267,7 @@ def run_batch_eta(
         )
     return {
         "photos": n,
-        "steps": steps,
+        "steps": cfg.steps,
         "total_s": total,
         "mean_photo_s": total / n,
         "megapixels": [round(p / 1e6, 2) for p in pixels],
@@ -356,7 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="sizes at which the reference also runs (default: every size)",
     )
     p.add_argument("--batch", type=int, default=0, help="also run an N-photo batch for the ETA")
-    p.add_argument("--batch-steps", type=int, default=4, help="attack steps in the batch")
+    p.add_argument(
+        "--batch-steps",
+        type=int,
+        default=None,
+        help="attack steps in the batch (default: the preset's)",
+    )
     p.add_argument("--threads", type=int, default=2)
     p.add_argument(
         "--steps", type=int, default=None, help="override the presets' steps (memory-only runs)"
@@ -421,7 +428,12 @@ def main(argv: list[str] | None = None) -> int:
                 )
         if args.batch:
             batch = run_batch_eta(
-                args.batch, args.batch_steps, args.models_dir, args.threads, folder, args.quick
+                args.batch,
+                2 if args.quick and args.batch_steps is None else args.batch_steps,
+                args.models_dir,
+                args.threads,
+                folder,
+                args.quick,
             )
     ratios = _ratios(cases)
     print()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cloak import __version__
 from cloak.config import PRESETS, ProtectConfig, TransformConfig, preset
+from cloak.device import set_threads
 from cloak.errors import CloakError
 
 log = logging.getLogger("cloak")
@@ -33,6 +34,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
         help="never download weights (also when HF_HUB_OFFLINE=1)",
     )
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda or mps")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: one per core)")
 
 
 def _encoder_list(text: str) -> tuple[str, ...]:
@@ -329,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     warnings.filterwarnings("ignore", category=UserWarning, module="kornia")
     try:
+        if getattr(args, "threads", None) is not None:
+            set_threads(args.threads)
         if args.command == "protect":
             return cmd_protect(args)
         if args.command == "check":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Iterator
 
 import torch
@@ -102,3 +103,17 @@ def keep_freed_memory() -> bool:
     ok = mallopt(_M_MMAP_MAX, 0) == 1
     ok = mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1 and ok
     return ok
+
+
+def set_threads(count: int) -> None:
+    """Use ``count`` CPU threads for torch's operators (default: one per core).
+
+    Fewer threads leave a core free for other work on a laptop; more than the cores only adds
+    contention, so it is refused.
+    """
+    cores = os.cpu_count() or 1
+    if not 1 <= count <= cores:
+        raise ConfigError(
+            f"--threads {count}: this machine has {cores} CPU threads; use 1..{cores}"
+        )
+    torch.set_num_threads(count)

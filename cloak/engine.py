@@ -149,7 +149,7 @@ class EncoderAttack:
         )
 
     def _decodes(self, enc: AutoEncoder) -> bool:
-        return self.config.objective in ("decoded", "texture") and enc.has_decoder
+        return self.config.objective in ("decoded", "distort", "texture") and enc.has_decoder
 
     def _encode(self, enc: AutoEncoder, x: torch.Tensor, features: bool) -> list[torch.Tensor]:
         """What the loss compares: encoder features, the latent, or latent + round trip."""
@@ -189,7 +189,7 @@ class EncoderAttack:
         if c.objective == "texture":
             # Pull the round trip toward the pattern, push the latent away from the clean one.
             return main - extra
-        if c.objective in ("push", "features", "decoded"):
+        if c.objective in ("push", "features", "decoded", "distort"):
             return -(main + extra)
         return main
 
@@ -210,11 +210,8 @@ class EncoderAttack:
         start = time.perf_counter()
         gen = torch.Generator().manual_seed(c.seed)
         pipe = RandomPipeline(c.transforms, gen)
-        features = c.objective == "features"
-        base = c.work_size
         x = image.detach()
         h, w = x.shape[-2:]
-
         budget = (
             eps_map(x, c.eps, c.perceptual_floor)
             if c.perceptual
@@ -225,13 +222,81 @@ class EncoderAttack:
         s = max(1, c.param_scale)
         ph, pw = max(1, math.ceil(h / s)), max(1, math.ceil(w / s))
         budget_p = budget if s == 1 else F.adaptive_max_pool2d(budget, (ph, pw))
+        fine = self._level(x, budget, (ph, pw), c.work_size)
+        # Coarse-to-fine: the first ``coarse_steps`` run on the photo at the perturbation's own
+        # resolution (a quarter of the pixels at param_scale 2), then the rest at full work size.
+        coarse = None
+        if c.coarse_steps > 0 and s > 1:
+            xc = F.interpolate(x, size=(ph, pw), mode="bilinear", antialias=True)
+            base_c = max(16, round(c.work_size * max(ph, pw) / max(h, w)))
+            coarse = self._level(xc.clamp(0, 1), budget_p, (ph, pw), base_c)
+        yield Progress("prepare", 0, c.steps, elapsed=time.perf_counter() - start)
 
-        def expand(p: torch.Tensor) -> torch.Tensor:
-            if s > 1:
-                p = F.interpolate(p, size=(h, w), mode="bilinear", align_corners=False)
-                p = torch.maximum(torch.minimum(p, budget), -budget)
-            return (x + p).clamp(0, 1) - x
+        noise = torch.rand((1, 3, ph, pw), generator=gen).to(x.device) * 2 - 1
+        param = 0.25 * self._color(noise) * budget_p
+        momentum = torch.zeros_like(param)
+        second = torch.zeros_like(param)
+        # The visibility floor as an L2 ball: PSNR >= min_psnr  <=>  RMS(delta) <= 10^(-psnr/20).
+        rms_max = None if c.min_psnr is None else 10.0 ** (-c.min_psnr / 20.0)
+        for step in range(c.steps):
+            if cancel is not None and cancel():
+                raise Cancelled("protection cancelled")
+            lv = coarse if coarse is not None and step < c.coarse_steps else fine
+            k = step % len(self.encoders)
+            enc = self.encoders[k]
+            draw: PipelineDraw | None = pipe.draw()
+            param.requires_grad_(True)
+            loss = lv.loss(self, k, param, pipe, draw)
+            (grad,) = torch.autograd.grad(loss, param)
+            param = param.detach()
+            with torch.no_grad():
+                g = grad / grad.abs().mean().clamp_min(1e-12)
+                momentum = c.momentum * momentum + g
+                direction = momentum
+                if c.step_rule == "adam":
+                    # Adam's per-pixel second moment (bias-corrected) on the normalised gradient.
+                    second = 0.99 * second + 0.01 * g.pow(2)
+                    v = second / (1.0 - 0.99 ** (step + 1))
+                    direction = momentum / (v.sqrt() + 1e-8)
+                direction = self._color(direction)
+                if c.step_rule == "sign":
+                    direction = direction.sign()
+                else:
+                    direction = direction / direction.pow(2).mean().sqrt().clamp_min(1e-12)
+                # Scaled by the local budget: texture moves freely, flat skin less.
+                param = param - _step_size(c, step) * (budget_p / c.eps) * direction
+                param = torch.maximum(torch.minimum(param, budget_p), -budget_p)
+                if rms_max is not None:
+                    rms = float(fine.expand(param).pow(2).mean().sqrt())
+                    if rms > rms_max:
+                        param = param * (rms_max / rms)
+                if s == 1:
+                    param = fine.expand(param)
+            yield Progress(
+                "attack", step + 1, c.steps, loss.item(), time.perf_counter() - start, enc.name
+            )
+        with torch.no_grad():
+            return fine.expand(param)
 
+    def _color(self, d: torch.Tensor) -> torch.Tensor:
+        """Reweight a perturbation direction's chroma against its luma (``chroma_weight``).
+
+        Luma is the per-pixel mean over R, G and B; chroma is what is left. 1 leaves ``d``
+        as it is; 0 keeps gray (colourless) changes only.
+        """
+        cw = self.config.chroma_weight
+        if cw == 1.0:
+            return d
+        luma = d.mean(dim=1, keepdim=True)
+        return luma + cw * (d - luma)
+
+    def _level(
+        self, x: torch.Tensor, budget: torch.Tensor, param_size: tuple[int, int], base: int
+    ) -> _Level:
+        """The image, budget, references and loss scales of one resolution of the attack."""
+        c = self.config
+        features = c.objective == "features"
+        h, w = x.shape[-2:]
         target: torch.Tensor | None = None
         if c.objective == "gray":
             target = torch.full_like(x, 0.5)
@@ -252,6 +317,11 @@ class EncoderAttack:
                     scale = [float(t) for t in self._terms(enc, clean, ref)]
                     if c.objective == "texture" and len(scale) > 1:
                         scale[1] = float(clean[1].pow(2).mean())
+                elif c.objective == "distort" and self._decodes(enc):
+                    # The round trip against the photo itself: the loss starts at 1 and is the
+                    # factor by which the attacker's reconstruction error has grown.
+                    ref = [x, clean[1]]
+                    scale = [float(F.mse_loss(clean[0], x)), float(clean[1].pow(2).mean())]
                 else:
                     ref = clean
                     if self._decodes(enc):
@@ -261,56 +331,62 @@ class EncoderAttack:
                         scale = [sum(float(a.pow(2).mean()) for a in clean)]
                 scales.append([max(v, 1e-8) for v in scale])
                 fixed_refs.append(ref)
-        yield Progress("prepare", 0, c.steps, elapsed=time.perf_counter() - start)
+        return _Level(x, budget, param_size, base, target, fixed_refs, scales, features)
 
-        noise = torch.rand((1, 3, ph, pw), generator=gen).to(x.device) * 2 - 1
-        param = 0.25 * noise * budget_p
-        momentum = torch.zeros_like(param)
-        # The visibility floor as an L2 ball: PSNR >= min_psnr  <=>  RMS(delta) <= 10^(-psnr/20).
-        rms_max = None if c.min_psnr is None else 10.0 ** (-c.min_psnr / 20.0)
-        for step in range(c.steps):
-            if cancel is not None and cancel():
-                raise Cancelled("protection cancelled")
-            k = step % len(self.encoders)
-            enc = self.encoders[k]
-            draw: PipelineDraw | None = pipe.draw()
-            with torch.no_grad():
-                if draw is None:
-                    ref = fixed_refs[k]
-                elif c.objective == "texture" and self._decodes(enc):
-                    ref = [
-                        pipe.apply(target, draw, base),  # type: ignore[arg-type]
-                        self._encode(enc, pipe.apply(x, draw, base), features)[1],
-                    ]
-                else:
-                    src = target if target is not None else x
-                    ref = self._encode(enc, pipe.apply(src, draw, base), features)
-            param.requires_grad_(True)
-            adv = pipe.apply(x + expand(param), draw, base)
-            loss = self._loss(self._terms(enc, self._encode(enc, adv, features), ref), scales[k])
-            (grad,) = torch.autograd.grad(loss, param)
-            param = param.detach()
-            with torch.no_grad():
-                g = grad / grad.abs().mean().clamp_min(1e-12)
-                momentum = c.momentum * momentum + g
-                if c.step_rule == "sign":
-                    direction = momentum.sign()
-                else:
-                    direction = momentum / momentum.pow(2).mean().sqrt().clamp_min(1e-12)
-                # Scaled by the local budget: texture moves freely, flat skin less.
-                param = param - _step_size(c, step) * (budget_p / c.eps) * direction
-                param = torch.maximum(torch.minimum(param, budget_p), -budget_p)
-                if rms_max is not None:
-                    rms = float(expand(param).pow(2).mean().sqrt())
-                    if rms > rms_max:
-                        param = param * (rms_max / rms)
-                if s == 1:
-                    param = expand(param)
-            yield Progress(
-                "attack", step + 1, c.steps, loss.item(), time.perf_counter() - start, enc.name
-            )
+
+@dataclass
+class _Level:
+    """One resolution of the attack: what a step needs besides the perturbation."""
+
+    x: torch.Tensor
+    budget: torch.Tensor
+    param_size: tuple[int, int]
+    base: int
+    target: torch.Tensor | None
+    fixed_refs: list[list[torch.Tensor]]
+    scales: list[list[float]]
+    features: bool
+
+    def expand(self, p: torch.Tensor) -> torch.Tensor:
+        """The perturbation at this level's resolution, within its budget and [0, 1]."""
+        h, w = self.x.shape[-2:]
+        if tuple(p.shape[-2:]) != (h, w):
+            p = F.interpolate(p, size=(h, w), mode="bilinear", align_corners=False)
+            p = torch.maximum(torch.minimum(p, self.budget), -self.budget)
+        return (self.x + p).clamp(0, 1) - self.x
+
+    def loss(
+        self,
+        attack: EncoderAttack,
+        k: int,
+        param: torch.Tensor,
+        pipe: RandomPipeline,
+        draw: PipelineDraw | None,
+    ) -> torch.Tensor:
+        """The normalised loss of encoder ``k`` on ``x + param`` seen through ``draw``."""
+        enc = attack.encoders[k]
+        features = self.features
         with torch.no_grad():
-            return expand(param)
+            if draw is None:
+                ref = self.fixed_refs[k]
+            elif attack.config.objective == "distort" and attack._decodes(enc):
+                # The transformed photo is the reference: no reference round trip to compute
+                # unless the latent term needs the clean latent.
+                seen = pipe.apply(self.x, draw, self.base)
+                ref = [seen, seen]
+                if attack.config.latent_weight > 0:
+                    ref[1] = attack._encode(enc, seen, features)[1]
+            elif attack.config.objective == "texture" and attack._decodes(enc):
+                ref = [
+                    pipe.apply(self.target, draw, self.base),  # type: ignore[arg-type]
+                    attack._encode(enc, pipe.apply(self.x, draw, self.base), features)[1],
+                ]
+            else:
+                src = self.target if self.target is not None else self.x
+                ref = attack._encode(enc, pipe.apply(src, draw, self.base), features)
+        adv = pipe.apply(self.x + self.expand(param), draw, self.base)
+        z = attack._encode(enc, adv, features)
+        return attack._loss(attack._terms(enc, z, ref), self.scales[k])
 
 
 def work_image(image: torch.Tensor, work_size: int) -> torch.Tensor:

@@ -123,28 +123,53 @@ class Report:
         return None
 
 
+@dataclass
+class _OriginalSide:
+    """What an encoder makes of the original in one scenario (reusable across methods)."""
+
+    image: torch.Tensor
+    latent: torch.Tensor
+    jpeg95_shift: float
+    roundtrip_psnr: float | None
+
+
+OriginalCache = dict[tuple[str, str, int], _OriginalSide]
+"""Per original photo: its encodings by (encoder, scenario, attacker side); see :func:`measure`."""
+
+
+def _original_side(
+    enc: AutoEncoder, original: torch.Tensor, attacker_long_side: int
+) -> _OriginalSide:
+    o = resize_long_side(original, attacker_long_side)
+    z_o = encode(enc, o)
+    z_j = encode(enc, jpeg_roundtrip(o, 95))
+    rt = psnr(roundtrip(enc, o), o) if enc.has_decoder else None
+    return _OriginalSide(o, z_o, float((z_j - z_o).abs().mean()), rt)
+
+
 def score_encoder(
     enc: AutoEncoder,
     original: torch.Tensor,
     protected: torch.Tensor,
     scenario: str,
     attacker_long_side: int = ATTACKER_LONG_SIDE,
+    known: _OriginalSide | None = None,
 ) -> EncoderScore:
     """Edit damage and latent shift of one encoder for images already through ``scenario``.
 
     ``original`` is the clean photo as posted in that scenario (so a re-encode that damages the
-    clean photo does not count as protection).
+    clean photo does not count as protection). ``known``: the original's side, if already
+    computed (then ``original`` is not looked at).
     """
-    o = resize_long_side(original, attacker_long_side)
+    side = known if known is not None else _original_side(enc, original, attacker_long_side)
+    o = side.image
     p = resize_long_side(protected, attacker_long_side)
-    z_o, z_p = encode(enc, o), encode(enc, p)
-    z_j = encode(enc, jpeg_roundtrip(o, 95))
-    base = float((z_j - z_o).abs().mean())
-    shift = float((z_p - z_o).abs().mean()) / max(base, 1e-12)
+    z_p = encode(enc, p)
+    shift = float((z_p - side.latent).abs().mean()) / max(side.jpeg95_shift, 1e-12)
     damage = rt_ssim = None
-    if enc.has_decoder:
-        rt_o, rt_p = roundtrip(enc, o), roundtrip(enc, p)
-        damage = psnr(rt_o, o) - psnr(rt_p, o)
+    if enc.has_decoder and side.roundtrip_psnr is not None:
+        rt_p = roundtrip(enc, p)
+        damage = side.roundtrip_psnr - psnr(rt_p, o)
         rt_ssim = ssim(rt_p, o)
     return EncoderScore(enc.name, scenario, damage, rt_ssim, shift)
 
@@ -155,6 +180,7 @@ def measure(
     encoders: Sequence[AutoEncoder],
     platforms: dict[str, tuple[int, int]] | None = None,
     attacker_long_side: int = ATTACKER_LONG_SIDE,
+    cache: OriginalCache | None = None,
 ) -> Report:
     """Every measure of the spec for one pair of full-size (1, 3, H, W) images in [0, 1].
 
@@ -164,20 +190,24 @@ def measure(
         encoders: Encoders to score; those with a decoder also give edit damage.
         platforms: Re-encode scenarios; default :data:`PLATFORMS`.
         attacker_long_side: The attacker's working size.
+        cache: A dict kept for one original photo across several protected versions of it:
+            the original's encodings and round trips are computed once and reused.
     """
     platforms = PLATFORMS if platforms is None else platforms
+    scenarios: dict[str, tuple[int, int] | None] = {"direct": None, **platforms}
     scores: list[EncoderScore] = []
     for enc in encoders:
-        scores.append(score_encoder(enc, original, protected, "direct", attacker_long_side))
-        for name, (side, q) in platforms.items():
+        for name, re_encode in scenarios.items():
+            key = (enc.name, name, attacker_long_side)
+            known = None if cache is None else cache.get(key)
+            if known is None:
+                seen_o = original if re_encode is None else platform(original, *re_encode)
+                known = _original_side(enc, seen_o, attacker_long_side)
+                if cache is not None:
+                    cache[key] = known
+            seen_p = protected if re_encode is None else platform(protected, *re_encode)
             scores.append(
-                score_encoder(
-                    enc,
-                    platform(original, side, q),
-                    platform(protected, side, q),
-                    name,
-                    attacker_long_side,
-                )
+                score_encoder(enc, original, seen_p, name, attacker_long_side, known=known)
             )
     return Report(
         psnr=psnr(protected, original),

@@ -17,6 +17,9 @@ from cloak.photo_io import OUTPUT_FORMATS, is_supported, iter_photos
 
 WAITING, PROTECTING, DONE, FAILED = "waiting", "protecting", "done", "failed"
 
+_JOB_FIELDS = ("encoders", "device", "output", "max_pixels")
+"""Fields a preset change keeps: what to attack with and how to write, not how to attack."""
+
 PRESET_NOTES = {
     "low": "Least visible. Pixels move by at most 4 levels out of 255: invisible on almost every "
     "photo, but the weakest against AI editors and re-saves.",
@@ -223,11 +226,10 @@ class SettingsModel(QObject):
         return self._out_dir
 
     def set_preset(self, name: str) -> None:
-        """Take a preset's budget and steps; the encoders and output options stay."""
+        """Take a preset's whole recipe; the encoders, device and output options stay."""
         name = name.lower()
         if name != "custom":
-            p = preset(name)
-            self._set(self._config.replace(eps=p.eps, steps=p.steps))
+            self._set(self._with_preset(name))
         self._preset = name
         self._qs.setValue("preset", name)
         self.preset_changed.emit(name)
@@ -259,14 +261,19 @@ class SettingsModel(QObject):
         self._match_preset(save=False)
         self.config_changed.emit(self._config)
 
+    def _with_preset(self, name: str) -> ProtectConfig:
+        """Preset ``name`` (objective, budget, steps, PSNR floor...) with this job's own
+        encoders, device and output options."""
+        return preset(name).replace(**{k: getattr(self._config, k) for k in _JOB_FIELDS})
+
     def _edit(self, **changes: Any) -> None:
         self._set(self._config.replace(**changes))
         self._match_preset()
 
     def _match_preset(self, save: bool = True) -> None:
         name = "custom"
-        for key, p in PRESETS.items():
-            if abs(p.eps - self._config.eps) < 1e-9 and p.steps == self._config.steps:
+        for key in PRESETS:
+            if self._with_preset(key) == self._config:
                 name = key
         if name != self._preset:
             self._preset = name
@@ -318,7 +325,14 @@ class SettingsModel(QObject):
                 strip_gps=_as_bool(qs.value("strip_gps", out.strip_gps)),
                 overwrite=_as_bool(qs.value("overwrite", out.overwrite)),
             )
+            if name in PRESETS:
+                # A named preset is taken whole (it may have changed since it was saved);
+                # only a custom job keeps its own budget and steps.
+                changes.pop("eps", None)
+                changes.pop("steps", None)
             self._config = self._config.replace(**changes)
+            if name in PRESETS:
+                self._config = self._with_preset(name)
             folder = str(qs.value("out_dir", "") or "")
             self._out_dir = Path(folder) if folder else None
             if name == "custom":

@@ -142,6 +142,8 @@ def test_missing_path_and_bad_option(tmp_path, capsys):
         main(["protect", "x.jpg", "--preset", "max"])
     assert main(["protect", str(tmp_path / "nope.jpg"), "--eps", "99", "-q"]) == 2
     assert "eps" in capsys.readouterr().err
+    assert main(["protect", str(tmp_path / "nope.jpg"), "--threads", "999", "-q"]) == 2
+    assert "--threads 999" in capsys.readouterr().err
 
 
 @pytest.mark.real

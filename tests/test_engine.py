@@ -21,7 +21,9 @@ def _image(h: int = 48, w: int = 64, seed: int = 0) -> torch.Tensor:
     return (0.7 * smooth + 0.3 * torch.rand(1, 3, h, w, generator=g)).clamp(0, 1)
 
 
-@pytest.mark.parametrize("objective", ["push", "gray", "pattern", "features", "decoded", "texture"])
+@pytest.mark.parametrize(
+    "objective", ["push", "gray", "pattern", "features", "decoded", "distort", "texture"]
+)
 @pytest.mark.parametrize("perceptual", [True, False])
 def test_bound_and_range(tiny_encoder, objective, perceptual):
     cfg = ProtectConfig(
@@ -104,6 +106,68 @@ def test_low_resolution_parameterisation(tiny_encoder, param_scale):
     assert float(d.diff(dim=-1).abs().mean()) < float(full.diff(dim=-1).abs().mean())
 
 
+def test_distort_pushes_the_round_trip_away_from_the_photo(tiny_encoder):
+    # The distort loss is -(round-trip error / clean round-trip error): it starts near -1 and
+    # the attack makes the attacker's reconstruction error grow.
+    cfg = ProtectConfig(
+        objective="distort",
+        steps=8,
+        transforms=TransformConfig(enabled=False),
+        **{k: v for k, v in FAST.items() if k != "steps"},
+    )
+    x = _image()
+    res = run_to_end(protect(x, [tiny_encoder], cfg))
+    assert -1.5 < res.losses[0] < -0.5
+    with torch.no_grad():
+        err_clean = (tiny_encoder.decode(tiny_encoder.encode(x)) - x).pow(2).mean()
+        rt = tiny_encoder.decode(tiny_encoder.encode(res.protected))
+        err_prot = (rt - x).pow(2).mean()
+    # A random decoder reconstructs badly anyway (the real-weight test below checks dB).
+    assert float(err_prot) > float(err_clean)
+    assert res.losses[-1] < res.losses[0]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"coarse_steps": 2},
+        {"step_rule": "adam"},
+        {"chroma_weight": 0.0},
+        {"chroma_weight": 0.5, "step_rule": "sign"},
+    ],
+)
+def test_step_options_keep_the_bounds(tiny_encoder, changes):
+    cfg = ProtectConfig(eps=6 / 255, objective="distort", param_scale=2, **FAST).replace(**changes)
+    x = _image(45, 61)
+    a = run_to_end(protect(x, [tiny_encoder], cfg))
+    b = run_to_end(protect(x, [tiny_encoder], cfg))
+    assert torch.equal(a.protected, b.protected)
+    d = a.protected - x
+    assert float(d.abs().max()) <= cfg.eps + 1e-6
+    assert float(a.protected.min()) >= 0.0 and float(a.protected.max()) <= 1.0
+    assert float(d.pow(2).mean().sqrt()) <= 10 ** (-cfg.min_psnr / 20) * 1.01  # type: ignore[operator]
+    assert len(a.losses) == cfg.steps
+    base = ProtectConfig(eps=6 / 255, objective="distort", param_scale=2, **FAST)
+    plain = run_to_end(protect(x, [tiny_encoder], base))
+    assert not torch.equal(a.protected, plain.protected)
+
+
+def test_luma_only_changes_no_colour(tiny_encoder):
+    cfg = ProtectConfig(
+        eps=6 / 255,
+        objective="distort",
+        chroma_weight=0.0,
+        perceptual=False,
+        transforms=TransformConfig(enabled=False),
+        **FAST,
+    )
+    x = _image().mul(0.8).add(0.1)  # away from 0 and 1, so no clamping adds colour
+    d = run_to_end(protect(x, [tiny_encoder], cfg)).protected - x
+    gray = d.mean(dim=1, keepdim=True)
+    assert float(d.abs().max()) > 1e-3
+    assert float((d - gray).abs().max()) < 1e-6
+
+
 def test_lift_to_full_size_stays_in_budget(tiny_encoder):
     cfg = ProtectConfig(eps=4 / 255, steps=3, work_size=64, device="cpu", encoders=("taef2",))
     x = _image(150, 200)
@@ -170,6 +234,12 @@ def test_presets_and_validation():
         ProtectConfig(param_scale=0)
     with pytest.raises(ConfigError, match="latent_weight"):
         ProtectConfig(latent_weight=-1)
+    with pytest.raises(ConfigError, match="coarse_steps"):
+        ProtectConfig(steps=4, coarse_steps=4)
+    with pytest.raises(ConfigError, match="chroma_weight"):
+        ProtectConfig(chroma_weight=-0.1)
+    with pytest.raises(ConfigError, match="step rule"):
+        ProtectConfig(step_rule="newton")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="objective"):
         ProtectConfig(objective="bogus")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="JPEG quality"):

@@ -107,3 +107,19 @@ def test_measures_are_sane(report_dir):
     labels = [c[0] for c in target_check(ev)]
     assert "PSNR dB" in labels and any("held out" in label for label in labels)
     assert "| measure | mean | target | met |" in markdown(ev)
+
+
+def test_measure_cache_gives_the_same_report():
+    """The per-photo cache of the original's encodings changes nothing but the time."""
+    from cloak.metrics import OriginalCache, measure
+
+    enc = build_random("taef2", seed=0)
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(1, 3, 40, 48, generator=g)
+    cache: OriginalCache = {}
+    for k in range(2):
+        y = (x + (torch.rand(x.shape, generator=g) - 0.5) * 0.05 * (k + 1)).clamp(0, 1)
+        plain = measure(x, y, [enc], attacker_long_side=32)
+        cached = measure(x, y, [enc], attacker_long_side=32, cache=cache)
+        assert cached == plain
+    assert len(cache) == 3  # direct and the two platform scenarios, for one encoder

@@ -11,7 +11,7 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent, QKeySequence
 
-from cloak.config import TransformConfig
+from cloak.config import TransformConfig, preset
 from cloak.gui.compare_view import MODES
 from cloak.gui.main_window import MainWindow
 from cloak.gui.state import DONE, FAILED, PROTECTING, WAITING
@@ -264,7 +264,14 @@ def test_settings_persist(qtbot, qsettings, tiny_encoder):
     panel = w1.settings_panel
     panel.preset.setCurrentIndex(panel.preset.findData("low"))
     assert w1.settings.config.eps == pytest.approx(4 / 255)
+    # The whole recipe comes with the preset, not just its budget and steps.
+    low = preset("low")
+    assert w1.settings.config.objective == low.objective
+    assert w1.settings.config.min_psnr == low.min_psnr
     assert "Least visible" in panel.note.text()
+    panel.preset.setCurrentIndex(panel.preset.findData("high"))
+    assert w1.settings.config.min_psnr == preset("high").min_psnr
+    panel.preset.setCurrentIndex(panel.preset.findData("low"))
     panel.encoders["taesdxl"].setChecked(False)
     panel.format.setCurrentIndex(panel.format.findData("JPEG"))
     panel.strip_metadata.setChecked(True)

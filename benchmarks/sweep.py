@@ -1,0 +1,166 @@
+"""Compare attack variants on real photos at one visibility: the experiments behind the presets.
+
+Each variant is a preset with some :class:`cloak.config.ProtectConfig` fields changed, given as
+``NAME=JSON``. Every variant protects every photo (the shared photos, cropped to 4:3 and resized
+to a phone-like size), the result is rounded to 8 bits as a saved file would be, and
+:func:`cloak.metrics.measure` scores it against TAEF2 (attacked) and VAElight (held out, never
+seen by the attack)::
+
+    python -m benchmarks.sweep \\
+        'decoded={}' 'push={"objective": "push"}' 'features={"objective": "features"}' \\
+        --photos astronaut.png,coffee.png --size 1152 --json /tmp/sweep.json
+
+A JSON value ``{"preset": "high", ...}`` starts from another preset. Seconds are the wall time of
+:func:`cloak.engine.protect` with ``--threads`` threads, after a warm-up; compare them only
+within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks.bench import PHOTOS, make_photo
+
+SCENARIOS = ("direct", "1080/q80", "720/q70")
+DEFAULT_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg")
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    """``NAME=JSON`` -> (name, overrides)."""
+    name, sep, raw = text.partition("=")
+    if not sep or not name:
+        raise SystemExit(f"variant {text!r}: write NAME=JSON, e.g. 'push={{}}'")
+    try:
+        overrides = json.loads(raw or "{}")
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"variant {name!r}: its JSON does not parse ({exc})") from exc
+    if not isinstance(overrides, dict):
+        raise SystemExit(f"variant {name!r}: the JSON must be an object of ProtectConfig fields")
+    return name, overrides
+
+
+def run(
+    variants: list[tuple[str, dict[str, Any]]],
+    photos: list[str],
+    size: int,
+    models_dir: str,
+    threads: int,
+    attacker: int,
+) -> list[dict[str, Any]]:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from cloak.config import TransformConfig, preset
+    from cloak.engine import protect, run_to_end
+    from cloak.metrics import OriginalCache, measure, quantize, to_tensor
+    from cloak.models import load_encoder
+
+    torch.set_num_threads(threads)
+    taef2 = load_encoder("taef2", models_dir=models_dir, offline=True)
+    vaelight = load_encoder("vaelight", models_dir=models_dir, offline=True)
+    tmp = Path(tempfile.mkdtemp(prefix="cloak-sweep-"))
+    images = {}
+    for name in photos:
+        path = make_photo((size, size * 3 // 4), tmp / f"{Path(name).stem}.jpg", source=name)
+        with Image.open(path) as im:
+            images[name] = to_tensor(np.asarray(im.convert("RGB"), dtype=np.float32) / 255)
+    # Warm-up: kernels, bf16 paths and the attack's activation memory.
+    warm = preset("standard").replace(device="cpu", steps=2, encoders=("taef2",))
+    run_to_end(protect(images[photos[0]][..., :128, :128], [taef2], warm))
+
+    caches: dict[str, OriginalCache] = {name: {} for name in images}
+    rows: list[dict[str, Any]] = []
+    for vname, overrides in variants:
+        o = dict(overrides)
+        cfg = preset(o.pop("preset", "standard")).replace(device="cpu", encoders=("taef2",))
+        if "transforms" in o:
+            o["transforms"] = TransformConfig(**o["transforms"])
+        cfg = cfg.replace(**o)
+        for pname, x in images.items():
+            res = run_to_end(protect(x, [taef2], cfg))
+            saved = quantize(res.protected)
+            d = saved - x
+            rep = measure(
+                x, saved, [taef2, vaelight], attacker_long_side=attacker, cache=caches[pname]
+            )
+            row: dict[str, Any] = {
+                "variant": vname,
+                "photo": pname,
+                "psnr": rep.psnr,
+                "ssim": rep.ssim,
+                "linf": rep.linf_255,
+                # Colour in the change: RMS of the change minus its per-pixel gray, in /255.
+                "chroma_rms": float((d - d.mean(dim=1, keepdim=True)).pow(2).mean().sqrt()) * 255,
+                "luma_rms": float(d.mean(dim=1).pow(2).mean().sqrt()) * 255,
+                "seconds": res.seconds,
+            }
+            for s in rep.scores:
+                key = "t" if s.encoder == "taef2" else "v"
+                row[f"{key}_damage_{s.scenario}"] = s.damage_db
+                row[f"{key}_shift_{s.scenario}"] = s.latent_shift
+            rows.append(row)
+            print(format_row(row), flush=True)
+    return rows
+
+
+def format_row(r: dict[str, Any]) -> str:
+    dmg = " / ".join(f"{r[f't_damage_{s}']:.2f}" for s in SCENARIOS)
+    vsh = " / ".join(f"{r[f'v_shift_{s}']:.1f}" for s in SCENARIOS[:2])
+    return (
+        f"| {r['variant']} | {r['photo']} | {r['psnr']:.2f} | {r['ssim']:.3f} | "
+        f"{r['luma_rms']:.2f} / {r['chroma_rms']:.2f} | {dmg} | "
+        f"{r['t_shift_direct']:.1f} | {vsh} | {r['seconds']:.1f} |"
+    )
+
+
+HEADER = (
+    "| variant | photo | PSNR | SSIM | change RMS /255 luma / chroma "
+    "| TAEF2 damage dB direct / 1080q80 / 720q70 | TAEF2 shift "
+    "| VAElight (held out) shift direct / 1080q80 | s |\n|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def means(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per variant: the mean of every number over its photos."""
+    out = []
+    for v in dict.fromkeys(r["variant"] for r in rows):
+        mine = [r for r in rows if r["variant"] == v]
+        m: dict[str, Any] = {"variant": v, "photo": f"mean of {len(mine)}"}
+        for k, val in mine[0].items():
+            if isinstance(val, float):
+                m[k] = statistics.fmean(r[k] for r in mine)
+        out.append(m)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("variants", nargs="+", help="NAME=JSON of ProtectConfig overrides")
+    p.add_argument("--photos", default=",".join(DEFAULT_PHOTOS))
+    p.add_argument("--size", type=int, default=1152, help="long side of the test photos")
+    p.add_argument("--attacker", type=int, default=768, help="the attacker's long side")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--models-dir", default=str(PHOTOS.parent / "weights"))
+    p.add_argument("--json", type=Path)
+    a = p.parse_args(argv)
+    variants = [parse_variant(v) for v in a.variants]
+    photos = [s for s in a.photos.split(",") if s]
+    print(HEADER, flush=True)
+    rows = run(variants, photos, a.size, a.models_dir, a.threads, a.attacker)
+    print("\nMeans:\n" + HEADER)
+    for m in means(rows):
+        print(format_row(m))
+    if a.json:
+        a.json.write_text(json.dumps({"rows": rows, "means": means(rows)}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
