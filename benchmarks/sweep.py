@@ -4,7 +4,7 @@ Each variant is a preset with some :class:`cloak.config.ProtectConfig` fields ch
 ``NAME=JSON``. Every variant protects every photo (the shared photos, cropped to 4:3 and resized
 to a phone-like size), the result is rounded to 8 bits as a saved file would be, and
 :func:`cloak.metrics.measure` scores it against TAEF2 (attacked) and VAElight (held out, never
-seen by the attack)::
+seen by the attack, unless a variant names ``"encoders"``)::
 
     python -m benchmarks.sweep \\
         'decoded={}' 'push={"objective": "push"}' 'features={"objective": "features"}' \\
@@ -65,6 +65,7 @@ def run(
     torch.set_num_threads(threads)
     taef2 = load_encoder("taef2", models_dir=models_dir, offline=True)
     vaelight = load_encoder("vaelight", models_dir=models_dir, offline=True)
+    loaded = {"taef2": taef2, "vaelight": vaelight}
     tmp = Path(tempfile.mkdtemp(prefix="cloak-sweep-"))
     images = {}
     for name in photos:
@@ -82,9 +83,12 @@ def run(
         cfg = preset(o.pop("preset", "standard")).replace(device="cpu", encoders=("taef2",))
         if "transforms" in o:
             o["transforms"] = TransformConfig(**o["transforms"])
+        if "encoders" in o:
+            o["encoders"] = tuple(o["encoders"])
         cfg = cfg.replace(**o)
+        attacked = [loaded[n] for n in cfg.encoders]
         for pname, x in images.items():
-            res = run_to_end(protect(x, [taef2], cfg))
+            res = run_to_end(protect(x, attacked, cfg))
             saved = quantize(res.protected)
             d = saved - x
             rep = measure(

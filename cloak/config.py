@@ -99,7 +99,8 @@ class ProtectConfig:
             and JPEG better; 1: per-pixel).
         coarse_steps: Coarse-to-fine: this many of the ``steps`` run on the photo at the
             perturbation's own resolution (1/param_scale of the work size, so a quarter of
-            the pixels at param_scale 2) before the rest run at the work size. 0 disables it.
+            the pixels at param_scale 2) before the rest run at the work size. 0 disables it;
+            it needs ``param_scale`` >= 2 (with 1 every step runs at the work size).
         chroma_weight: How much of each step goes into colour (chroma) against brightness
             (luma): 1 treats R, G and B alike, below 1 makes colour changes smaller (less
             colourful grain), 0 changes brightness only.

@@ -115,7 +115,9 @@ class EncoderAttack:
     blur, noise, differentiable JPEG), applies it identically to the clean reference and to the
     perturbed image, computes the objective normalised per encoder so that none dominates
     (``push``: latent away from the clean latent; ``decoded``: the encoder/decoder round trip
-    away from the clean round trip, plus ``latent_weight`` times the latent push; ``texture``:
+    away from the clean round trip, plus ``latent_weight`` times the latent push; ``distort``:
+    the round trip away from the (transformed) photo itself, normalised by the clean round
+    trip's error, so ``-loss`` is the factor by which the attacker's error grew; ``texture``:
     the round trip toward a high-contrast pattern, minus ``latent_weight`` times the latent
     push; ``gray``/``pattern``: latent toward a target image's latent; ``features``: encoder
     feature maps away), and takes a momentum step on the L1-normalised gradient (unit-RMS

@@ -281,7 +281,7 @@ def test_settings_persist(qtbot, qsettings, tiny_encoder):
     c = w2.settings.config
     assert w2.settings.preset_name == "low"
     assert w2.settings_panel.preset.currentData() == "low"
-    assert c.eps == pytest.approx(4 / 255) and c.steps == 24
+    assert c.eps == pytest.approx(4 / 255) and c.steps == low.steps
     assert "taesdxl" not in c.encoders and "taef2" in c.encoders
     assert c.output.format == "JPEG" and c.output.strip_metadata
     w2.settings_panel.eps.setValue(10)
