@@ -21,6 +21,17 @@ def _image(h: int = 48, w: int = 64, seed: int = 0) -> torch.Tensor:
     return (0.7 * smooth + 0.3 * torch.rand(1, 3, h, w, generator=g)).clamp(0, 1)
 
 
+def _no_eot(objective: str = "push", steps: int = 8) -> ProtectConfig:
+    """FAST with more steps and EOT off: what the attack does is then the objective's doing."""
+    fast = {k: v for k, v in FAST.items() if k != "steps"}
+    return ProtectConfig(
+        objective=objective,  # type: ignore[arg-type]
+        steps=steps,
+        transforms=TransformConfig(enabled=False),
+        **fast,
+    )
+
+
 @pytest.mark.parametrize(
     "objective", ["push", "gray", "pattern", "features", "decoded", "distort", "texture"]
 )
@@ -43,12 +54,7 @@ def test_bound_and_range(tiny_encoder, objective, perceptual):
 
 
 def test_attack_hurts_the_encoder(tiny_encoder):
-    cfg = ProtectConfig(
-        eps=8 / 255,
-        steps=8,
-        transforms=TransformConfig(enabled=False),
-        **{k: v for k, v in FAST.items() if k != "steps"},
-    )
+    cfg = _no_eot("push").replace(eps=8 / 255)
     x = _image()
     res = run_to_end(protect(x, [tiny_encoder], cfg))
     with torch.no_grad():
@@ -62,12 +68,7 @@ def test_attack_hurts_the_encoder(tiny_encoder):
 
 
 def test_gray_target_gets_closer(tiny_encoder):
-    cfg = ProtectConfig(
-        objective="gray",
-        steps=8,
-        transforms=TransformConfig(enabled=False),
-        **{k: v for k, v in FAST.items() if k != "steps"},
-    )
+    cfg = _no_eot("gray")
     x = _image()
     res = run_to_end(protect(x, [tiny_encoder], cfg))
     with torch.no_grad():
@@ -87,20 +88,27 @@ def test_same_seed_same_bytes(tiny_encoder):
     assert not torch.equal(a, c)
 
 
+def _protect_checked(encoder, x: torch.Tensor, cfg: ProtectConfig) -> torch.Tensor:
+    """Protect twice: same bytes, within L-inf, [0, 1] and the PSNR floor; the result."""
+    a = run_to_end(protect(x, [encoder], cfg))
+    b = run_to_end(protect(x, [encoder], cfg))
+    assert torch.equal(a.protected, b.protected)
+    assert len(a.losses) == cfg.steps
+    d = a.protected - x
+    assert float(d.abs().max()) <= cfg.eps + 1e-6
+    assert float(a.protected.min()) >= 0.0 and float(a.protected.max()) <= 1.0
+    assert cfg.min_psnr is not None
+    assert float(d.pow(2).mean().sqrt()) <= 10 ** (-cfg.min_psnr / 20) * 1.01
+    return a.protected
+
+
 @pytest.mark.parametrize("param_scale", [2, 3])
 def test_low_resolution_parameterisation(tiny_encoder, param_scale):
     cfg = ProtectConfig(
         eps=8 / 255, objective="decoded", latent_weight=1.0, param_scale=param_scale, **FAST
     )
     x = _image(45, 61)
-    a = run_to_end(protect(x, [tiny_encoder], cfg))
-    b = run_to_end(protect(x, [tiny_encoder], cfg))
-    assert torch.equal(a.protected, b.protected)
-    d = a.protected - x
-    assert float(d.abs().max()) <= cfg.eps + 1e-6
-    assert float(a.protected.min()) >= 0.0 and float(a.protected.max()) <= 1.0
-    # The PSNR floor holds.
-    assert float(d.pow(2).mean().sqrt()) <= 10 ** (-cfg.min_psnr / 20) * 1.01  # type: ignore[operator]
+    d = _protect_checked(tiny_encoder, x, cfg) - x
     # Smooth: neighbouring pixels differ less than in a full-resolution run.
     full = run_to_end(protect(x, [tiny_encoder], cfg.replace(param_scale=1))).protected - x
     assert float(d.diff(dim=-1).abs().mean()) < float(full.diff(dim=-1).abs().mean())
@@ -109,12 +117,7 @@ def test_low_resolution_parameterisation(tiny_encoder, param_scale):
 def test_distort_pushes_the_round_trip_away_from_the_photo(tiny_encoder):
     # The distort loss is -(round-trip error / clean round-trip error): it starts near -1 and
     # the attack makes the attacker's reconstruction error grow.
-    cfg = ProtectConfig(
-        objective="distort",
-        steps=8,
-        transforms=TransformConfig(enabled=False),
-        **{k: v for k, v in FAST.items() if k != "steps"},
-    )
+    cfg = _no_eot("distort")
     x = _image()
     res = run_to_end(protect(x, [tiny_encoder], cfg))
     assert -1.5 < res.losses[0] < -0.5
@@ -139,17 +142,10 @@ def test_distort_pushes_the_round_trip_away_from_the_photo(tiny_encoder):
 def test_step_options_keep_the_bounds(tiny_encoder, changes):
     cfg = ProtectConfig(eps=6 / 255, objective="distort", param_scale=2, **FAST).replace(**changes)
     x = _image(45, 61)
-    a = run_to_end(protect(x, [tiny_encoder], cfg))
-    b = run_to_end(protect(x, [tiny_encoder], cfg))
-    assert torch.equal(a.protected, b.protected)
-    d = a.protected - x
-    assert float(d.abs().max()) <= cfg.eps + 1e-6
-    assert float(a.protected.min()) >= 0.0 and float(a.protected.max()) <= 1.0
-    assert float(d.pow(2).mean().sqrt()) <= 10 ** (-cfg.min_psnr / 20) * 1.01  # type: ignore[operator]
-    assert len(a.losses) == cfg.steps
+    protected = _protect_checked(tiny_encoder, x, cfg)
     base = ProtectConfig(eps=6 / 255, objective="distort", param_scale=2, **FAST)
     plain = run_to_end(protect(x, [tiny_encoder], base))
-    assert not torch.equal(a.protected, plain.protected)
+    assert not torch.equal(protected, plain.protected)  # the option changed the run
 
 
 def test_luma_only_changes_no_colour(tiny_encoder):
