@@ -93,7 +93,8 @@ class ProtectConfig:
             pattern). Encoders without a decoder fall back to ``push`` for the round-trip
             objectives.
         latent_weight: For ``decoded``/``distort``/``texture``: weight of an extra latent push term
-            (0 disables it; measured to hurt round-trip damage, see docs/attack-notes.md).
+            (0 disables it; measured to hurt ``decoded`` and not to help ``distort``, see
+            docs/attack-notes.md).
         param_scale: The perturbation is optimised at 1/param_scale of the work resolution and
             bilinearly upsampled inside the graph (2: smoother, better SSIM, survives resize
             and JPEG better; 1: per-pixel).
@@ -215,7 +216,7 @@ PRESETS: dict[str, ProtectConfig] = {
         eps=4 / 255, steps=10, objective="distort", param_scale=2, min_psnr=40.0, work_size=640
     ),
     # The default: 8/255 and a 36.5 dB floor; flat areas keep 45 % of the budget (not 35 %)
-    # and momentum 0.75: +0.2 dB of damage at the same cost, SSIM still >= 0.97.
+    # and momentum 0.75: +0.2 dB of damage at the same cost (SSIM 0.972 on phone-size photos).
     "standard": ProtectConfig(
         eps=8 / 255,
         steps=10,
