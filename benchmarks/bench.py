@@ -139,18 +139,15 @@ def run_case(spec: dict[str, Any]) -> dict[str, Any]:
         protected = ref.protected
         attack_s, lift_s = ref.attack_seconds, ref.lift_seconds
     else:
-        gen = protect(original, [encoder], cfg)
-        t_lift = t1
-        while True:
-            try:
-                rec = next(gen)
-            except StopIteration as stop:
-                protected = stop.value.protected
-                break
+        lift_at = [t1]
+
+        def note_lift(rec: Any) -> None:
             if rec.stage == "lift":
-                t_lift = time.perf_counter()
+                lift_at[0] = time.perf_counter()
+
+        protected = run_to_end(protect(original, [encoder], cfg), note_lift).protected
         t2 = time.perf_counter()
-        attack_s, lift_s = t_lift - t1, t2 - t_lift
+        attack_s, lift_s = lift_at[0] - t1, t2 - lift_at[0]
     t3 = time.perf_counter()
     saved = quantize(protected)
     del protected
@@ -202,11 +199,12 @@ def _spawn(spec: dict[str, Any]) -> dict[str, Any]:
 def run_batch_eta(
     n: int, steps: int | None, models_dir: str, threads: int, folder: Path, quick: bool
 ) -> dict[str, Any]:
-    """Protect ``n`` phone-size photos in one batch; ETA error after photos 3, 5 and 10."""
+    """Protect ``n`` phone-size photos in one batch; ETA error after photos 1 to 50."""
     import torch
 
     torch.set_num_threads(threads)
     from cloak.config import preset
+    from cloak.engine import run_to_end
     from cloak.eta import EtaEstimator, pixels_of
     from cloak.jobs import PhotoJob, run_batch
     from cloak.models import load_encoder
@@ -234,14 +232,10 @@ def run_batch_eta(
     done_at: list[float] = []
     seconds: list[float] = []
     start = time.perf_counter()
-    gen = run_batch(jobs, cfg, [encoder])
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration:
-            break
+
+    def observe(ev: Any) -> None:
         if ev.result is None:
-            continue
+            return
         now = time.perf_counter() - start
         eta.observe(pixels[ev.index], ev.result.seconds)
         seconds.append(ev.result.seconds)
@@ -250,6 +244,8 @@ def run_batch_eta(
         left = eta.remaining(pixels[k:])
         if left is not None:
             predictions[k] = now + left
+
+    run_to_end(run_batch(jobs, cfg, [encoder]), observe)
     total = time.perf_counter() - start
     checks = [k for k in (1, 2, 3, 5, 10, 20, 50) if k < n]
     errors = []

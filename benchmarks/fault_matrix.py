@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import errno
 import io
 import os
 import shutil
@@ -29,12 +28,13 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import torch  # noqa: E402
-from fault_cases import build_cases, leftovers, sha256, smooth_rgb  # noqa: E402
+from fault_cases import build_cases, crash_on_width, disk_full_save, leftovers, sha256, smooth_rgb  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from cloak.cli import main as cli_main  # noqa: E402
@@ -281,17 +281,7 @@ def faults(env: Env, root: Path) -> None:
         for i in range(3):
             photo(src / f"p{i}.png")
         real_save = Image.Image.save
-        calls: list[object] = []
-
-        def full(self, fp, *args, **kwargs):
-            if not isinstance(fp, (str, os.PathLike)):
-                calls.append(fp)
-                if len(calls) == 2:
-                    fp.write(b"\x89PNG half")
-                    raise OSError(errno.ENOSPC, "No space left on device")
-            return real_save(self, fp, *args, **kwargs)
-
-        Image.Image.save = full
+        Image.Image.save = disk_full_save(2)  # type: ignore[method-assign]
         try:
             cfg = config()
             jobs, _ = plan([src], root / "df_out", cfg)
@@ -314,14 +304,7 @@ def faults(env: Env, root: Path) -> None:
         from cloak.models import build_random
 
         enc = build_random("taef2", seed=0)
-        real = enc.encode
-
-        def flaky(x):
-            if x.shape[-1] == 40:
-                raise RuntimeError("kernel exploded")
-            return real(x)
-
-        enc.encode = flaky
+        crash_on_width(enc, 40)
         src = root / "cr"
         photo(src / "a.png")
         photo(src / "b.png", 40, 40)
@@ -348,15 +331,14 @@ def faults(env: Env, root: Path) -> None:
         cfg = config(steps=3)
         jobs, _ = plan([src], root / "ca_out", cfg)
         flag = {"on": False}
-        gen = run_batch(jobs, cfg, encoders, cancel=lambda: flag["on"])
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                first = stop.value
-                break
+
+        def cancel_in_second(ev: Any) -> None:
             if ev.index == 1 and ev.progress is not None:
                 flag["on"] = True
+
+        first = run_to_end(
+            run_batch(jobs, cfg, encoders, cancel=lambda: flag["on"]), cancel_in_second
+        )
         done = sorted(p.name for p in (root / "ca_out").iterdir())
         again = [r.status for r in run_to_end(run_batch(jobs, cfg, encoders))]
         ok = [r.status for r in first] == ["protected"] and done == ["p0.png"]
@@ -543,16 +525,14 @@ def thousand(root: Path) -> None:
         try:
             cfg = config()
             jobs, _ = plan([src], root / "k_out", cfg)
-            gen = run_batch(jobs, cfg, [])
-            while True:
-                try:
-                    ev = next(gen)
-                except StopIteration:
-                    break
+
+            def sample(ev: Any) -> None:
                 if ev.result is not None and ev.index + 1 in (100, 1000):
                     with open("/proc/self/status") as f:
                         line = next(ln for ln in f if ln.startswith("VmRSS:"))
                     rss[ev.index + 1] = int(line.split()[1]) / 1024
+
+            run_to_end(run_batch(jobs, cfg, []), sample)
         finally:
             cloak.jobs.protect = real
         growth = rss[1000] - rss[100]

@@ -17,10 +17,30 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTO = REPO.parent / "shared" / "photos" / "astronaut.png"
 BINS_MS = (10, 20, 50, 100, 250, 500, 1000)
+
+
+def heartbeat(interval_ms: int) -> tuple[Any, list[float]]:
+    """A QTimer for the calling (UI) thread that records the gaps between its beats, in
+    seconds, from now on; start and stop it around the work being measured."""
+    from PySide6.QtCore import QTimer
+
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def beat() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(interval_ms)
+    timer.timeout.connect(beat)
+    return timer, gaps
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,17 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         win.settings.override(steps=args.steps, encoders=tuple(args.encoders.split(",")))
         win.show()
         win.add_paths([args.photo])
-        gaps: list[float] = []
-        last = [time.perf_counter()]
-
-        def beat() -> None:
-            now = time.perf_counter()
-            gaps.append(now - last[0])
-            last[0] = now
-
-        timer = QTimer()
-        timer.setInterval(args.interval_ms)
-        timer.timeout.connect(beat)
+        timer, gaps = heartbeat(args.interval_ms)
         failed: list[str] = []
 
         def finished() -> None:

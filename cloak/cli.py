@@ -164,8 +164,9 @@ def cmd_protect(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from cloak.device import choose_device
+    from cloak.engine import run_to_end
     from cloak.eta import EtaEstimator, format_duration, pixels_of
-    from cloak.jobs import plan, run_batch
+    from cloak.jobs import PhotoEvent, plan, run_batch
 
     config = config_from_args(args)
     jobs, refused = plan(args.paths, args.output, config, args.recursive)
@@ -188,29 +189,26 @@ def cmd_protect(args: argparse.Namespace) -> int:
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
         )
         bar = tqdm(total=config.steps, unit="step", leave=False, disable=args.quiet, position=1)
+
+        def show(ev: PhotoEvent) -> None:
+            if ev.progress is not None:
+                if ev.progress.stage == "prepare":
+                    bar.reset(total=ev.progress.total)
+                    bar.set_description(ev.job.source.name[:30])
+                bar.n = ev.progress.step
+                bar.refresh()
+            elif ev.result is not None:
+                overall.update(1)
+                if ev.result.status == "protected":
+                    eta.observe(pixels[ev.index], ev.result.seconds)
+                left = eta.remaining(pixels[ev.index + 1 :])
+                if left is not None:
+                    overall.set_postfix_str(f"about {format_duration(left)} left")
+                if ev.result.status == "failed":
+                    tqdm.write(f"error: {ev.result.message}", file=sys.stderr)
+
         try:
-            gen = run_batch(jobs, config, encoders)
-            while True:
-                try:
-                    ev = next(gen)
-                except StopIteration as stop:
-                    results.extend(stop.value)
-                    break
-                if ev.progress is not None:
-                    if ev.progress.stage == "prepare":
-                        bar.reset(total=ev.progress.total)
-                        bar.set_description(ev.job.source.name[:30])
-                    bar.n = ev.progress.step
-                    bar.refresh()
-                elif ev.result is not None:
-                    overall.update(1)
-                    if ev.result.status == "protected":
-                        eta.observe(pixels[ev.index], ev.result.seconds)
-                    left = eta.remaining(pixels[ev.index + 1 :])
-                    if left is not None:
-                        overall.set_postfix_str(f"about {format_duration(left)} left")
-                    if ev.result.status == "failed":
-                        tqdm.write(f"error: {ev.result.message}", file=sys.stderr)
+            results.extend(run_to_end(run_batch(jobs, config, encoders), show))
         except KeyboardInterrupt:
             bar.close()
             overall.close()

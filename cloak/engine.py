@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +25,7 @@ from cloak.tiling import lift_add_
 from cloak.transforms import PipelineDraw, RandomPipeline, pad_to_multiple, resize_long_side
 
 T = TypeVar("T")
+Y = TypeVar("Y")
 
 
 @dataclass
@@ -467,11 +468,19 @@ def protect(
     )
 
 
-def run_to_end(gen: Generator[Any, None, T]) -> T:
-    """Drive a progress generator (:func:`protect`, an attack's ``run``, ``protect_file``) to
-    its end without reporting progress, and return its result."""
+def run_to_end(gen: Generator[Y, None, T], each: Callable[[Y], object] | None = None) -> T:
+    """Drive a progress generator (:func:`protect`, an attack's ``run``, ``protect_file``,
+    ``run_batch``) to its end and return its result.
+
+    Args:
+        gen: The generator.
+        each: Called with every record it yields, in order (progress bars, samplers, a cancel
+            switch); None ignores them.
+    """
     while True:
         try:
-            next(gen)
+            rec = next(gen)
         except StopIteration as stop:
             return stop.value
+        if each is not None:
+            each(rec)

@@ -19,6 +19,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal
 
 from cloak.config import ProtectConfig
+from cloak.engine import run_to_end
 from cloak.jobs import PhotoJob, PhotoResult, make_distinct, output_path, run_batch
 
 log = logging.getLogger(__name__)
@@ -80,14 +81,7 @@ class Worker(QObject):
     def _run(self) -> None:
         self.started.emit()
         try:
-            gen = self._fn(self._cancel.is_set)
-            while True:
-                try:
-                    rec = next(gen)
-                except StopIteration as stop:
-                    self.returned.emit(stop.value)
-                    break
-                self.yielded.emit(rec)
+            self.returned.emit(run_to_end(self._fn(self._cancel.is_set), self.yielded.emit))
         except Exception as exc:  # noqa: BLE001 - every error must reach the window
             log.debug("worker failed", exc_info=True)
             self.errored.emit(exc)

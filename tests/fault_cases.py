@@ -7,13 +7,16 @@ how to check the output.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import os
 import struct
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from photo_factory import bomb_png, make_exif, srgb_icc
@@ -64,6 +67,36 @@ def leftovers(*folders: Path) -> list[Path]:
         if folder.is_dir():
             found += [p for p in folder.rglob(f"*{TEMP_SUFFIX}") if p.is_file()]
     return found
+
+
+def crash_on_width(encoder: Any, width: int = 40) -> None:
+    """Make ``encoder.encode`` raise ``RuntimeError("kernel exploded")`` on inputs ``width``
+    pixels wide (one photo's size), and work as before on every other size."""
+    real = encoder.encode
+
+    def flaky(x: Any) -> Any:
+        if x.shape[-1] == width:
+            raise RuntimeError("kernel exploded")
+        return real(x)
+
+    encoder.encode = flaky
+
+
+def disk_full_save(nth: int = 2) -> Callable[..., None]:
+    """A stand-in for ``PIL.Image.Image.save``: the ``nth`` save into a stream writes part of a
+    file, then fails with ENOSPC as a full disk would; every other save is the real one."""
+    real_save = Image.Image.save
+    streams: list[object] = []
+
+    def save(self: Image.Image, fp: Any, *args: Any, **kwargs: Any) -> None:
+        if not isinstance(fp, (str, os.PathLike)):
+            streams.append(fp)
+            if len(streams) == nth:
+                fp.write(b"\x89PNG half a photo")
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(self, fp, *args, **kwargs)
+
+    return save
 
 
 def _encoded(img: Image.Image, fmt: str, **kw: object) -> bytes:

@@ -8,17 +8,24 @@ weights are used in ``test_faults_real.py``).
 
 from __future__ import annotations
 
-import errno
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-from fault_cases import build_cases, leftovers, sha256, smooth_rgb
+from fault_cases import (
+    build_cases,
+    crash_on_width,
+    disk_full_save,
+    leftovers,
+    sha256,
+    smooth_rgb,
+)
 from PIL import Image
 
 from cloak.cli import main
 from cloak.config import ProtectConfig
+from cloak.engine import run_to_end
 from cloak.jobs import PhotoJob, plan, run_batch
 
 FAST = ["--steps", "1", "--work-size", "64", "--encoders", "taef2", "--device", "cpu", "-q"]
@@ -37,11 +44,7 @@ def _digests(folder: Path) -> dict[Path, str]:
 
 def _drain(gen):
     events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return stop.value, events
+    return run_to_end(gen, events.append), events
 
 
 def _fast_config(**changes) -> ProtectConfig:
@@ -214,18 +217,7 @@ def test_disk_full_while_writing(monkeypatch, tiny_encoder, tmp_path):
     for i in range(3):
         _photo(src / f"p{i}.png")
     before = _digests(src)
-    saves = []
-    real_save = Image.Image.save
-
-    def full_disk(self, fp, *args, **kwargs):
-        if not isinstance(fp, (str, os.PathLike)):
-            saves.append(fp)
-            if len(saves) == 2:
-                fp.write(b"\x89PNG half a photo")
-                raise OSError(errno.ENOSPC, "No space left on device")
-        return real_save(self, fp, *args, **kwargs)
-
-    monkeypatch.setattr(Image.Image, "save", full_disk)
+    monkeypatch.setattr(Image.Image, "save", disk_full_save(2))
     cfg = _fast_config()
     jobs, refused = plan([src], tmp_path / "out", cfg)
     results, _ = _drain(run_batch(jobs, cfg, [tiny_encoder]))
@@ -239,14 +231,7 @@ def test_disk_full_while_writing(monkeypatch, tiny_encoder, tmp_path):
 
 def test_crash_inside_the_attack(tiny_encoder, tmp_path):
     """The encoder raises on one photo's size: that photo fails, the others are protected."""
-    real_encode = tiny_encoder.encode
-
-    def flaky(x):
-        if x.shape[-1] == 40:
-            raise RuntimeError("kernel exploded")
-        return real_encode(x)
-
-    tiny_encoder.encode = flaky
+    crash_on_width(tiny_encoder, 40)
     src = tmp_path / "in"
     _photo(src / "a.png")
     _photo(src / "b.png", 40, 40)
@@ -265,14 +250,7 @@ def test_crash_inside_the_attack(tiny_encoder, tmp_path):
 
 
 def test_crash_inside_the_attack_through_cli(cli_tiny, tmp_path, capsys):
-    real_encode = cli_tiny.encode
-
-    def flaky(x):
-        if x.shape[-1] == 40:
-            raise RuntimeError("kernel exploded")
-        return real_encode(x)
-
-    cli_tiny.encode = flaky
+    crash_on_width(cli_tiny, 40)
     _photo(tmp_path / "in" / "a.png")
     _photo(tmp_path / "in" / "b.png", 40, 40)
     code = main(["protect", str(tmp_path / "in"), "-o", str(tmp_path / "out"), *FAST])
@@ -291,17 +269,16 @@ def test_cancel_mid_batch_then_resume(tiny_encoder, tmp_path):
     cfg = _fast_config(steps=3)
     jobs, _ = plan([src], tmp_path / "out", cfg)
     state = {"cancel": False}
-    gen = run_batch(jobs, cfg, [tiny_encoder], cancel=lambda: state["cancel"])
     events = []
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as stop:
-            results = stop.value
-            break
+
+    def watch(ev):
         events.append(ev)
         if ev.index == 1 and ev.progress is not None and ev.progress.step >= 1:
             state["cancel"] = True
+
+    results = run_to_end(
+        run_batch(jobs, cfg, [tiny_encoder], cancel=lambda: state["cancel"]), watch
+    )
     assert [r.status for r in results] == ["protected"]
     out = tmp_path / "out"
     assert sorted(p.name for p in out.iterdir()) == ["p0.png"]

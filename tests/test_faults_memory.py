@@ -10,7 +10,7 @@ from fault_cases import leftovers, smooth_rgb
 from PIL import Image
 
 from cloak.config import ProtectConfig
-from cloak.engine import Progress, ProtectResult
+from cloak.engine import Progress, ProtectResult, run_to_end
 from cloak.jobs import plan, run_batch
 
 MB = 1 << 20
@@ -60,15 +60,12 @@ def test_thousand_files_memory_stays_flat(monkeypatch, tmp_path):
     samples: dict[int, tuple[int, int]] = {}
     tracemalloc.start()
     try:
-        gen = run_batch(jobs, config, [])
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                results = stop.value
-                break
+
+        def sample(ev):
             if ev.result is not None and ev.index + 1 in (100, 1000):
                 samples[ev.index + 1] = (_rss(), tracemalloc.get_traced_memory()[0])
+
+        results = run_to_end(run_batch(jobs, config, []), sample)
     finally:
         tracemalloc.stop()
     counts = {s: sum(r.status == s for r in results) for s in ("protected", "skipped", "failed")}
@@ -90,15 +87,12 @@ def test_engine_batch_memory_stays_flat(tiny_encoder, tmp_path):
     config = ProtectConfig(steps=1, work_size=64, encoders=("taef2",), device="cpu")
     jobs, _ = plan([src], tmp_path / "out", config)
     samples: dict[int, int] = {}
-    gen = run_batch(jobs, config, [tiny_encoder])
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as stop:
-            results = stop.value
-            break
+
+    def sample(ev):
         if ev.result is not None and ev.index + 1 in (10, 30):
             samples[ev.index + 1] = _rss()
+
+    results = run_to_end(run_batch(jobs, config, [tiny_encoder]), sample)
     assert all(r.status == "protected" for r in results)
     growth = samples[30] - samples[10]
     print(f"RSS growth from photo 10 to 30: {growth / MB:.1f} MB")

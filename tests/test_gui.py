@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QKeySequence
 
+from benchmarks.ui_latency import heartbeat
 from cloak.config import TransformConfig, preset
 from cloak.gui.compare_view import MODES
 from cloak.gui.main_window import MainWindow
@@ -297,17 +298,7 @@ def test_ui_thread_never_blocks_long(qtbot, window: MainWindow, tmp_path: Path):
     """A 10 ms heartbeat on the UI thread keeps beating during a protect run."""
     window.add_paths([make_photo(tmp_path / f"p{i}.png", seed=i) for i in range(2)])
     fast(window, steps=20)
-    gaps: list[float] = []
-    last = [time.perf_counter()]
-
-    def beat() -> None:
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(beat)
+    timer, gaps = heartbeat(10)
     timer.start()
     with qtbot.waitSignal(window.analysis_ready, timeout=RUN_TIMEOUT_MS):
         window.protect()
