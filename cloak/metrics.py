@@ -22,7 +22,10 @@ from PIL import Image
 from cloak.models.base import AutoEncoder
 from cloak.transforms import pad_to_multiple, resize_long_side
 
-ATTACKER_LONG_SIDE = 768
+ATTACKER_SIZES: tuple[int, ...] = (512, 768, 1024)
+"""Attackers' working long sides: SD 1.x at 512 px, SDXL / FLUX / edit models near 1024 px."""
+ATTACKER_LONG_SIDE = 1024
+"""The most common attacker size today (SDXL, FLUX and edit models): the AI view shows it."""
 PLATFORMS: dict[str, tuple[int, int]] = {"1080/q80": (1080, 80), "720/q70": (720, 70)}
 """Simulated platform re-encodes: long side (downscale only) and JPEG quality."""
 
@@ -100,6 +103,7 @@ class EncoderScore:
     damage_db: float | None
     roundtrip_ssim: float | None
     latent_shift: float
+    size: int = ATTACKER_LONG_SIDE
 
 
 @dataclass
@@ -116,11 +120,19 @@ class Report:
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
-    def damage(self, encoder: str, scenario: str = "direct") -> float | None:
+    def damage(
+        self, encoder: str, scenario: str = "direct", size: int | None = None
+    ) -> float | None:
+        """The damage of one encoder in one scenario (at ``size``, or the first size measured)."""
         for s in self.scores:
-            if s.encoder == encoder and s.scenario == scenario:
+            if s.encoder == encoder and s.scenario == scenario and size in (None, s.size):
                 return s.damage_db
         return None
+
+    @property
+    def sizes(self) -> list[int]:
+        """The attacker sizes measured, in order."""
+        return sorted({s.size for s in self.scores})
 
 
 @dataclass
@@ -171,7 +183,7 @@ def score_encoder(
         rt_p = roundtrip(enc, p)
         damage = side.roundtrip_psnr - psnr(rt_p, o)
         rt_ssim = ssim(rt_p, o)
-    return EncoderScore(enc.name, scenario, damage, rt_ssim, shift)
+    return EncoderScore(enc.name, scenario, damage, rt_ssim, shift, attacker_long_side)
 
 
 def measure(
@@ -179,7 +191,7 @@ def measure(
     protected: torch.Tensor,
     encoders: Sequence[AutoEncoder],
     platforms: dict[str, tuple[int, int]] | None = None,
-    attacker_long_side: int = ATTACKER_LONG_SIDE,
+    attacker_long_side: int | Sequence[int] = ATTACKER_LONG_SIDE,
     cache: OriginalCache | None = None,
 ) -> Report:
     """Every measure of the spec for one pair of full-size (1, 3, H, W) images in [0, 1].
@@ -189,26 +201,28 @@ def measure(
         protected: The protected photo (as saved, i.e. quantised).
         encoders: Encoders to score; those with a decoder also give edit damage.
         platforms: Re-encode scenarios; default :data:`PLATFORMS`.
-        attacker_long_side: The attacker's working size.
+        attacker_long_side: The attacker's working size, or several (each is scored).
         cache: A dict kept for one original photo across several protected versions of it:
             the original's encodings and round trips are computed once and reused.
     """
     platforms = PLATFORMS if platforms is None else platforms
     scenarios: dict[str, tuple[int, int] | None] = {"direct": None, **platforms}
+    sizes = [attacker_long_side] if isinstance(attacker_long_side, int) else attacker_long_side
     scores: list[EncoderScore] = []
-    for enc in encoders:
-        for name, re_encode in scenarios.items():
-            key = (enc.name, name, attacker_long_side)
-            known = None if cache is None else cache.get(key)
-            if known is None:
-                seen_o = original if re_encode is None else platform(original, *re_encode)
-                known = _original_side(enc, seen_o, attacker_long_side)
-                if cache is not None:
-                    cache[key] = known
-            seen_p = protected if re_encode is None else platform(protected, *re_encode)
-            scores.append(
-                score_encoder(enc, original, seen_p, name, attacker_long_side, known=known)
-            )
+    for name, re_encode in scenarios.items():
+        seen_p = protected if re_encode is None else platform(protected, *re_encode)
+        seen_o: torch.Tensor | None = None
+        for side in sizes:
+            for enc in encoders:
+                key = (enc.name, name, side)
+                known = None if cache is None else cache.get(key)
+                if known is None:
+                    if seen_o is None:
+                        seen_o = original if re_encode is None else platform(original, *re_encode)
+                    known = _original_side(enc, seen_o, side)
+                    if cache is not None:
+                        cache[key] = known
+                scores.append(score_encoder(enc, original, seen_p, name, side, known=known))
     return Report(
         psnr=psnr(protected, original),
         ssim=ssim(protected, original),

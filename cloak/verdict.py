@@ -1,0 +1,100 @@
+"""What Cloak tells a person about a protected photo, from its measured scores.
+
+The words come from thresholds chosen by looking at the AI views of real portraits at several
+damage levels (``docs/img/verdict_calibration.png``, made by ``benchmarks/calibrate.py``). The
+verdict is that of the *weakest* measured case (every attacked encoder, attacker size and
+platform re-encode), so it never claims more than the worst case supports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cloak.metrics import Report
+
+DEGRADED_DB = 4.0
+"""Below this damage the AI view looks like the original's to a person (calibration grid)."""
+BROKEN_DB = 9.0
+"""From this damage on the AI view is visibly broken: blotches, wrong colours, lost detail."""
+
+LEVELS: tuple[str, ...] = ("barely changed", "degraded", "visibly broken")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The verdict on one protected photo.
+
+    Attributes:
+        level: One of :data:`LEVELS`, or ``"not measured"`` when no encoder with a decoder was
+            measured.
+        sentence: One plain sentence for the user.
+        worst_db: The weakest measured damage in dB (None when not measured).
+        worst_case: Which case gave it (encoder, size, scenario).
+        measured: The attacked encoders the verdict rests on.
+        held_out: Encoders measured but not attacked, with their weakest latent shift.
+    """
+
+    level: str
+    sentence: str
+    worst_db: float | None
+    worst_case: str
+    measured: tuple[str, ...]
+    held_out: tuple[tuple[str, float], ...]
+
+
+def level_of(damage_db: float) -> str:
+    """The verdict level of one damage figure."""
+    if damage_db >= BROKEN_DB:
+        return LEVELS[2]
+    if damage_db >= DEGRADED_DB:
+        return LEVELS[1]
+    return LEVELS[0]
+
+
+_SENTENCES = {
+    LEVELS[2]: "AI edits of this photo come out visibly broken in every case measured.",
+    LEVELS[1]: (
+        "AI edits of this photo come out degraded (grain, smears, shifted colours) but the "
+        "person stays recognisable in the weakest case measured."
+    ),
+    LEVELS[0]: (
+        "AI edits of this photo look almost like the original's in at least one case measured: "
+        "this photo is not protected well. Try a stronger preset."
+    ),
+}
+
+
+def verdict(report: Report, attacked: Sequence[str] | None = None) -> Verdict:
+    """The verdict on ``report``.
+
+    Args:
+        report: Scores from :func:`cloak.metrics.measure`.
+        attacked: Names of the encoders the protection was computed against; the others in the
+            report are held out (reported, not counted in the verdict). None treats every
+            encoder in the report as attacked.
+    """
+    names = list(dict.fromkeys(s.encoder for s in report.scores))
+    in_set = [n for n in names if attacked is None or n in attacked]
+    scored = [
+        (s.damage_db, s) for s in report.scores if s.encoder in in_set and s.damage_db is not None
+    ]
+    held = tuple(
+        (n, min(s.latent_shift for s in report.scores if s.encoder == n))
+        for n in names
+        if n not in in_set
+    )
+    if not scored:
+        return Verdict(
+            "not measured",
+            "No attacked encoder with a decoder was measured, so there is no verdict.",
+            None,
+            "",
+            tuple(in_set),
+            held,
+        )
+    worst_db, worst = min(scored, key=lambda pair: pair[0])
+    where = "posted as is" if worst.scenario == "direct" else f"after {worst.scenario} re-post"
+    case = f"{worst.encoder} at {worst.size} px, {where}"
+    level = level_of(worst_db)
+    return Verdict(level, _SENTENCES[level], worst_db, case, tuple(in_set), held)

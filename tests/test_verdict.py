@@ -1,0 +1,45 @@
+"""The verdict rests on the weakest attacked case and never on held-out encoders."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloak.metrics import EncoderScore, Report
+from cloak.verdict import BROKEN_DB, DEGRADED_DB, LEVELS, level_of, verdict
+
+
+def _report(*scores: EncoderScore) -> Report:
+    return Report(psnr=37.0, ssim=0.98, linf_255=8.0, width=64, height=48, scores=list(scores))
+
+
+def test_levels_follow_the_thresholds() -> None:
+    assert DEGRADED_DB < BROKEN_DB
+    assert level_of(DEGRADED_DB - 0.01) == LEVELS[0]
+    assert level_of(DEGRADED_DB) == LEVELS[1]
+    assert level_of(BROKEN_DB - 0.01) == LEVELS[1]
+    assert level_of(BROKEN_DB) == LEVELS[2]
+
+
+def test_weakest_case_decides() -> None:
+    strong = EncoderScore("taef2", "direct", BROKEN_DB + 3, 0.5, 9.0, 1024)
+    weak = EncoderScore("taef2", "720/q70", DEGRADED_DB - 1, 0.9, 3.0, 512)
+    v = verdict(_report(strong, weak), attacked=["taef2"])
+    assert v.level == LEVELS[0]
+    assert v.worst_db == pytest.approx(DEGRADED_DB - 1)
+    assert "512 px" in v.worst_case and "720/q70" in v.worst_case
+    assert "not protected well" in v.sentence
+
+
+def test_held_out_encoders_are_reported_not_counted() -> None:
+    attacked = EncoderScore("taef2", "direct", BROKEN_DB + 1, 0.5, 9.0, 768)
+    held = EncoderScore("vaelight", "direct", 0.1, 0.99, 4.5, 768)
+    v = verdict(_report(attacked, held), attacked=["taef2"])
+    assert v.level == LEVELS[2]
+    assert v.measured == ("taef2",)
+    assert v.held_out == (("vaelight", 4.5),)
+
+
+def test_no_decoder_means_no_verdict() -> None:
+    only_latent = EncoderScore("vaelight", "direct", None, None, 5.0, 768)
+    v = verdict(_report(only_latent))
+    assert v.level == "not measured" and v.worst_db is None
