@@ -41,6 +41,10 @@ class TransformConfig:
         blur_prob: Probability of a mild Gaussian blur.
         blur_sigma: Largest blur sigma in pixels.
         noise_std: Largest std of additive Gaussian noise (in [0, 1] units).
+        window_px: Encode at most this many pixels of each step's view: a random window of
+            the image at the attacker's size (0 encodes the whole view). Attackers work at 512
+            to 1344 px; a window keeps a step's cost flat however large the drawn size is, and
+            over the steps the windows cover the photo.
     """
 
     enabled: bool = True
@@ -51,6 +55,7 @@ class TransformConfig:
     blur_prob: float = 0.2
     blur_sigma: float = 0.8
     noise_std: float = 0.01
+    window_px: int = 0
 
     def validate(self) -> None:
         lo, hi = self.resize
@@ -65,6 +70,8 @@ class TransformConfig:
             p = getattr(self, name)
             if not 0.0 <= p <= 1.0:
                 raise ConfigError(f"{name}={p} must be a probability in [0, 1]")
+        if self.window_px != 0 and self.window_px < 64 * 64:
+            raise ConfigError(f"window_px={self.window_px} must be 0 (off) or at least 64*64")
         if self.shift_px < 0 or self.blur_sigma < 0 or self.noise_std < 0:
             raise ConfigError("shift_px, blur_sigma and noise_std must not be negative")
 

@@ -44,6 +44,18 @@ def jpeg(x: torch.Tensor, quality: float) -> torch.Tensor:
     return out[..., :h, :w]
 
 
+def _window(x: torch.Tensor, most: int, top: float, left: float) -> torch.Tensor:
+    """A window of at most ``most`` pixels with the view's aspect, sides multiples of 8."""
+    h, w = x.shape[-2:]
+    if most <= 0 or h * w <= most:
+        return x
+    r = math.sqrt(most / (h * w))
+    wh, ww = max(64, int(h * r) // 8 * 8), max(64, int(w * r) // 8 * 8)
+    wh, ww = min(wh, h), min(ww, w)
+    y0, x0 = int(top * (h - wh + 1)), int(left * (w - ww + 1))
+    return x[..., y0 : y0 + wh, x0 : x0 + ww]
+
+
 @dataclass(frozen=True)
 class PipelineDraw:
     """One random draw of the pipeline, so the same draw can be applied to several images."""
@@ -55,6 +67,8 @@ class PipelineDraw:
     noise_std: float
     noise_seed: int
     jpeg_quality: float
+    window: tuple[int, float, float] = (0, 0.0, 0.0)
+    """(most pixels to keep, top and left as fractions of the free room); 0 keeps all."""
 
 
 class RandomPipeline:
@@ -86,7 +100,11 @@ class RandomPipeline:
         quality = 0.0
         if c.jpeg_prob > 0 and float(torch.rand((), generator=g)) < c.jpeg_prob:
             quality = _uniform(g, *c.jpeg_quality)
-        return PipelineDraw(dy, dx, scale, blur, noise, seed, quality)
+        window = (0, 0.0, 0.0)
+        if c.window_px > 0:
+            top, left = (float(v) for v in torch.rand((2,), generator=g))
+            window = (c.window_px, top, left)
+        return PipelineDraw(dy, dx, scale, blur, noise, seed, quality, window)
 
     @staticmethod
     def apply(x: torch.Tensor, d: PipelineDraw | None, base_long_side: int) -> torch.Tensor:
@@ -97,6 +115,7 @@ class RandomPipeline:
             # Crop a few pixels so the content moves against the encoders' 8-px grid.
             x = x[..., d.dy :, d.dx :]
         x = resize_long_side(x, max(16, round(base_long_side * d.scale)))
+        x = _window(x, *d.window)
         if d.blur_sigma > 0:
             k = 2 * math.ceil(2 * d.blur_sigma) + 1
             x = kornia.filters.gaussian_blur2d(x, (k, k), (d.blur_sigma, d.blur_sigma))

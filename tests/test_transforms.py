@@ -1,0 +1,56 @@
+"""The platform/attacker pipeline used for expectation over transformations."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cloak.config import ProtectConfig, TransformConfig
+from cloak.errors import ConfigError
+from cloak.transforms import RandomPipeline
+
+
+def _pipe(**changes: object) -> RandomPipeline:
+    cfg = TransformConfig(jpeg_prob=0.0, blur_prob=0.0, noise_std=0.0, **changes)  # type: ignore[arg-type]
+    return RandomPipeline(cfg, torch.Generator().manual_seed(3))
+
+
+def test_window_keeps_a_step_within_its_pixel_count() -> None:
+    most = 96 * 96
+    pipe = _pipe(resize=(0.5, 1.3), window_px=most)
+    x = torch.rand(1, 3, 300, 400)
+    for _ in range(20):
+        d = pipe.draw()
+        view = pipe.apply(x, d, 400)
+        h, w = view.shape[-2:]
+        assert h * w <= most and h % 8 == 0 and w % 8 == 0
+        # The same draw cuts the same window from another image of the same size.
+        assert torch.equal(pipe.apply(x * 0.5, d, 400), view * 0.5)
+    # A view already smaller than the window is kept whole.
+    small = _pipe(resize=(0.2, 0.2), shift_px=0, window_px=most)
+    assert small.apply(x, small.draw(), 400).shape[-2:] == (60, 80)
+
+
+def test_windows_cover_the_photo() -> None:
+    pipe = _pipe(resize=(1.0, 1.0), shift_px=0, window_px=64 * 64)
+    ramp = torch.linspace(0, 1, 256).view(1, 1, 1, 256).expand(1, 3, 128, 256).contiguous()
+    seen = torch.zeros(256)
+    for _ in range(40):
+        view = pipe.apply(ramp, pipe.draw(), 256)
+        cols = (view[0, 0, 0] * 255).round().long().clamp(0, 255)
+        seen[cols] = 1
+    assert seen.mean() > 0.9
+
+
+def test_no_window_leaves_the_view_whole_and_the_draws_unchanged() -> None:
+    a, b = _pipe(), _pipe(window_px=0)
+    x = torch.rand(1, 3, 120, 160)
+    for _ in range(5):
+        da, db = a.draw(), b.draw()
+        assert da == db
+        assert a.apply(x, da, 160).shape == a.apply(x, da, 160).shape
+
+
+def test_window_validation() -> None:
+    with pytest.raises(ConfigError, match="window_px"):
+        ProtectConfig(transforms=TransformConfig(window_px=100))
