@@ -143,6 +143,7 @@ class _OriginalSide:
     latent: torch.Tensor
     jpeg95_shift: float
     roundtrip_psnr: float | None
+    roundtrip: torch.Tensor | None = None
 
 
 OriginalCache = dict[tuple[str, str, int], _OriginalSide]
@@ -155,8 +156,9 @@ def _original_side(
     o = resize_long_side(original, attacker_long_side)
     z_o = encode(enc, o)
     z_j = encode(enc, jpeg_roundtrip(o, 95))
-    rt = psnr(roundtrip(enc, o), o) if enc.has_decoder else None
-    return _OriginalSide(o, z_o, float((z_j - z_o).abs().mean()), rt)
+    rt = roundtrip(enc, o) if enc.has_decoder else None
+    rt_psnr = psnr(rt, o) if rt is not None else None
+    return _OriginalSide(o, z_o, float((z_j - z_o).abs().mean()), rt_psnr, rt)
 
 
 def score_encoder(
@@ -166,12 +168,15 @@ def score_encoder(
     scenario: str,
     attacker_long_side: int = ATTACKER_LONG_SIDE,
     known: _OriginalSide | None = None,
+    roundtrips: dict[tuple[str, str, int, str], torch.Tensor] | None = None,
 ) -> EncoderScore:
     """Edit damage and latent shift of one encoder for images already through ``scenario``.
 
     ``original`` is the clean photo as posted in that scenario (so a re-encode that damages the
     clean photo does not count as protection). ``known``: the original's side, if already
-    computed (then ``original`` is not looked at).
+    computed (then ``original`` is not looked at). ``roundtrips``: if given, receives the
+    round trips computed, keyed ``(encoder, scenario, size, "original" | "protected")``, so a
+    caller that shows them (the app's AI view) need not compute them again.
     """
     side = known if known is not None else _original_side(enc, original, attacker_long_side)
     o = side.image
@@ -183,6 +188,9 @@ def score_encoder(
         rt_p = roundtrip(enc, p)
         damage = side.roundtrip_psnr - psnr(rt_p, o)
         rt_ssim = ssim(rt_p, o)
+        if roundtrips is not None and side.roundtrip is not None:
+            roundtrips[(enc.name, scenario, attacker_long_side, "original")] = side.roundtrip
+            roundtrips[(enc.name, scenario, attacker_long_side, "protected")] = rt_p
     return EncoderScore(enc.name, scenario, damage, rt_ssim, shift, attacker_long_side)
 
 
@@ -193,6 +201,8 @@ def measure(
     platforms: dict[str, tuple[int, int]] | None = None,
     attacker_long_side: int | Sequence[int] = ATTACKER_LONG_SIDE,
     cache: OriginalCache | None = None,
+    roundtrips: dict[tuple[str, str, int, str], torch.Tensor] | None = None,
+    direct: bool = True,
 ) -> Report:
     """Every measure of the spec for one pair of full-size (1, 3, H, W) images in [0, 1].
 
@@ -204,9 +214,13 @@ def measure(
         attacker_long_side: The attacker's working size, or several (each is scored).
         cache: A dict kept for one original photo across several protected versions of it:
             the original's encodings and round trips are computed once and reused.
+        roundtrips: If given, receives every round trip computed (see :func:`score_encoder`).
+        direct: Score the photo posted as is; False scores only the ``platforms`` (a caller
+            that already has the direct scores adds the re-posts later).
     """
     platforms = PLATFORMS if platforms is None else platforms
-    scenarios: dict[str, tuple[int, int] | None] = {"direct": None, **platforms}
+    scenarios: dict[str, tuple[int, int] | None] = {"direct": None} if direct else {}
+    scenarios.update(platforms)
     sizes = [attacker_long_side] if isinstance(attacker_long_side, int) else attacker_long_side
     scores: list[EncoderScore] = []
     for name, re_encode in scenarios.items():
@@ -222,7 +236,7 @@ def measure(
                     known = _original_side(enc, seen_o, side)
                     if cache is not None:
                         cache[key] = known
-                scores.append(score_encoder(enc, original, seen_p, name, side, known=known))
+                scores.append(score_encoder(enc, original, seen_p, name, side, known, roundtrips))
     return Report(
         psnr=psnr(protected, original),
         ssim=ssim(protected, original),
