@@ -273,14 +273,16 @@ def protect_task(
             elif ev.result is not None:
                 res = ev.result
                 done_at = time.perf_counter()
-                if res.status == "protected":
-                    eta.observe(pixels[ev.index], done_at - photo_started)
                 pics = None
                 if res.status == "protected" and not cancel():
                     try:
                         pics = pictures_of(uids[ev.index], *load_pair(res.source, res.dest))
                     except Exception:  # noqa: BLE001 - the compare view loads it again later
                         log.debug("pictures of %s failed", res.dest, exc_info=True)
+                if res.status == "protected":
+                    # The whole wall time of the photo, pictures included, is what the next
+                    # photos will cost too.
+                    eta.observe(pixels[ev.index], time.perf_counter() - photo_started)
                 yield ItemDone(row, res, (ev.index + 1) / total, pics, done_at)
                 photo_started = time.perf_counter()
         return BatchDone(results, list(encs), missing, cancelled=cancel())

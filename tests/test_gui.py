@@ -531,3 +531,64 @@ def test_preset_notes_state_the_presets_numbers(window: MainWindow):
         if c.min_psnr is not None:
             assert f"PSNR at least {c.min_psnr:g} dB" in note
         assert "invisible" not in note and "only when you zoom" not in note
+
+
+def test_eta_counts_only_the_photos_still_to_do(tmp_path: Path, tiny_encoder):
+    """No ETA before a photo is done; afterwards it predicts the rest of the run."""
+    from cloak.gui.worker import FixedEncoders, ItemDone, ItemProgress, protect_task
+
+    config = preset("standard").replace(
+        steps=25, work_size=64, transforms=TransformConfig(enabled=False), encoders=("taef2",)
+    )
+    sources = [make_photo(tmp_path / f"p{i}.png", seed=i) for i in range(4)]
+    task = protect_task(
+        [0, 1, 2, 3],
+        [11, 12, 13, 14],
+        sources,
+        config,
+        tmp_path / "out",
+        FixedEncoders(lambda names: ([tiny_encoder], {})),
+    )
+    first: dict[int, tuple[float | None, float]] = {}
+    done: list[int] = []
+    for rec in task(lambda: False):
+        if isinstance(rec, ItemProgress) and rec.row not in first:
+            first[rec.row] = (rec.eta_s, time.perf_counter())
+        elif isinstance(rec, ItemDone):
+            done.append(rec.row)
+    end = time.perf_counter()
+    assert done == [0, 1, 2, 3]
+    assert first[0][0] is None
+    for row in (1, 2, 3):
+        eta, at = first[row]
+        actual = end - at
+        assert eta is not None and 0.4 * actual <= eta <= 2.5 * actual, (row, eta, actual)
+    # Fewer photos to do, less time left: the ETA at the last photo is below the one at the
+    # second (it counts only what is still to do).
+    assert first[3][0] < first[1][0]
+
+
+def test_scores_panel_names_measured_and_held_out_encoders(qtbot):
+    from cloak.gui.compare_view import ScoresPanel
+    from cloak.gui.worker import AiView
+    from cloak.jobs import PhotoResult
+    from cloak.metrics import EncoderScore, Report
+    from cloak.verdict import verdict
+
+    scores = [
+        EncoderScore("taef2", "direct", 10.0, 0.5, 6.0, 1024),
+        EncoderScore("taef2", "720/q70", 5.0, 0.6, 3.0, 1024),
+        EncoderScore("taesd", "direct", 1.0, 0.9, 1.5, 1024),
+    ]
+    report = Report(40.0, 0.98, 8.0, 100, 80, scores)
+    panel = ScoresPanel()
+    qtbot.addWidget(panel)
+    result = PhotoResult(Path("a.png"), Path("a_protected.png"), "protected", 1.0, 40.0, 8.0)
+    panel.show_scores(result, AiView(1, "taef2", None, None, report, True, 1.0), ("taef2",))
+    text = panel.text()
+    v = verdict(report, attacked=("taef2",))
+    assert v.level == "degraded" and v.sentence in text
+    assert "taef2 at 1024 px, after 720/q70 re-post" in text
+    assert "Measured on: taef2." in text
+    assert "taesd (latent shift x1.5)" in text
+    assert "color:#b35c00" in text and "color:#c92a2a" in text  # per-row level colours
