@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from superqt.utils import GeneratorWorker
 from cloak.config import ProtectConfig
 from cloak.gui.art import STYLE, app_icon
 from cloak.gui.compare_view import MODE_TITLES, MODES, CompareView
-from cloak.gui.encoder_bar import EncoderBar
+from cloak.gui.encoder_bar import EncoderBar, EncoderState
 from cloak.gui.queue_view import QueueView
 from cloak.gui.settings_panel import SettingsPanel
 from cloak.gui.state import (
@@ -130,7 +130,6 @@ class MainWindow(QMainWindow):
         self.source: EncoderSource = source
         self.worker: GeneratorWorker | None = None
         self.analyser: GeneratorWorker | None = None
-        self.downloader: GeneratorWorker | None = None
         self._analysing: int | None = None
         self._encoders: list[Any] | None = None
         self._encoders_key: tuple[str, ...] = ()
@@ -138,14 +137,16 @@ class MainWindow(QMainWindow):
         self._run_counts: dict[str, int] = {}
         self._errored = False
         self._recent: list[int] = []
-        self._load_details = ""
         self.shown_after_s: float | None = None
         self.attacker_long_side: int | None = None  # None: cloak.metrics.ATTACKER_LONG_SIDE
         self._build()
         self._actions()
         self._set_busy(False)
-        self.settings.config_changed.connect(lambda _c: self.refresh_encoders())
-        self.refresh_encoders()
+        self.encoder_state = EncoderState(
+            self.source, self.settings, self.encoder_bar, self.settings_panel, self
+        )
+        self.encoder_state.downloaded.connect(self._encoders_downloaded)
+        self.encoder_state.status.connect(self.status.setText)
 
     # Layout
 
@@ -223,7 +224,6 @@ class MainWindow(QMainWindow):
         self.save_button.clicked.connect(self.save_dialog)
         self.save_all_button.clicked.connect(self.save_all_dialog)
         self.folder_button.clicked.connect(self.open_output_folder)
-        self.encoder_bar.download_button.clicked.connect(self.download_missing)
         self.queue_view.selectionModel().currentChanged.connect(self._current_changed)
         self.queue.items_changed.connect(self._update_buttons)
         self.queue.item_changed.connect(self._item_changed)
@@ -301,62 +301,20 @@ class MainWindow(QMainWindow):
 
     # Encoders
 
-    def refresh_encoders(self, details: str = "") -> None:
+    def refresh_encoders(self) -> None:
         """Say which chosen encoders are on this computer; offer to download the rest."""
-        wanted = list(self.settings.config.encoders)
-        try:
-            missing = self.source.missing(wanted)
-        except Exception as exc:  # noqa: BLE001 - a broken cache folder must not stop the app
-            missing, details = wanted, str(exc)
-        used = [n for n in wanted if n not in missing]
-        self.encoder_bar.set_state(used, missing, details or self._load_details)
-        self.settings_panel.set_missing(missing)
+        self.encoder_state.refresh()
 
     def download_missing(self) -> GeneratorWorker | None:
         """Download the chosen encoders that are missing, in a worker."""
-        names = self.encoder_bar.missing
-        if not names or self.downloader is not None:
-            return None
-        source = self.source
+        return self.encoder_state.download_missing()
 
-        def task(cancel: Callable[[], bool]) -> Generator[Any, None, dict[str, str]]:
-            failed: dict[str, str] = {}
-            for i, name in enumerate(names):
-                if cancel():
-                    break
-                yield LoadStatus(f"Downloading {name} ({i + 1} of {len(names)})...", i, len(names))
-                try:
-                    source.download(name)
-                except Exception as exc:  # noqa: BLE001 - shown under Details
-                    failed[name] = str(exc)
-            return failed
+    @property
+    def downloader(self) -> GeneratorWorker | None:
+        return self.encoder_state.downloader
 
-        w = make_worker(task)
-        w.yielded.connect(self._on_download_progress, QUEUED)
-        w.returned.connect(self._on_downloaded, QUEUED)
-        w.errored.connect(lambda exc: self._on_downloaded({"": str(exc)}), QUEUED)
-        w.finished.connect(self._on_download_finished, QUEUED)
-        self.downloader = w
-        self.encoder_bar.download_button.setEnabled(False)
-        w.start()
-        return w
-
-    @Slot(object)
-    def _on_download_progress(self, rec: LoadStatus) -> None:
-        used = [n for n in self.settings.config.encoders if n not in self.encoder_bar.missing]
-        self.encoder_bar.set_state(used, self.encoder_bar.missing, busy=rec.message)
-
-    @Slot(object)
-    def _on_downloaded(self, failed: dict[str, str]) -> None:
-        self._load_details = "\n".join(f"{n}: {r}" if n else r for n, r in failed.items())
-        if failed:
-            self.status.setText("A download failed: see Details beside the encoders.")
-
-    @Slot()
-    def _on_download_finished(self) -> None:
-        self.downloader = None
+    def _encoders_downloaded(self) -> None:
         self._encoders, self._encoders_key = None, ()  # load the new ones on the next run
-        self.refresh_encoders()
         self.encoders_changed.emit()
 
     # Protecting
@@ -420,6 +378,8 @@ class MainWindow(QMainWindow):
         self.banner.hide()
         for r in todo:
             self.queue.update(r, status=WAITING, progress=0.0, message="", pictures=None, ai=None)
+        # A photo protected again shows its original until the new copy is done.
+        self.show_row(self.queue_view.current_row())
         cached = self._encoders if self._encoders_key == config.encoders else None
         items = [self.queue.item(r) for r in todo]
         task = protect_task(
@@ -464,7 +424,7 @@ class MainWindow(QMainWindow):
             self._encoders_key = self._run_attacked
             self._run_attacked = tuple(e.name for e in rec.encoders) or self._run_attacked
             if rec.missing:
-                self._load_details = "\n".join(f"{n}: {r}" for n, r in rec.missing.items())
+                self.encoder_state.details = "\n".join(f"{n}: {r}" for n, r in rec.missing.items())
             self.refresh_encoders()
         elif isinstance(rec, LoadStatus):
             self.status.setText(rec.message)

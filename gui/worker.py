@@ -71,7 +71,10 @@ class EncoderSource(Protocol):
 
 
 class ModelLoader:
-    """The real encoders: weights from the models folder, downloaded only on request."""
+    """The real encoders: weights from the models folder, downloaded only on request.
+
+    ``offline`` (or ``HF_HUB_OFFLINE``) refuses downloads; loading never downloads.
+    """
 
     def __init__(self, models_dir: str | Path | None = None, offline: bool | None = None) -> None:
         self.models_dir = models_dir
@@ -85,7 +88,13 @@ class ModelLoader:
 
     def download(self, name: str) -> None:
         from cloak.models import download
+        from cloak.models.weights import is_offline
 
+        if is_offline(self.offline):
+            raise RuntimeError(
+                f"{name}: downloads are off (--offline or HF_HUB_OFFLINE=1); start the app "
+                "without them to download"
+            )
         download(name, models_dir=self.models_dir, progress=False)
 
     def load(self, names: Sequence[str]) -> tuple[list[Any], dict[str, str]]:
