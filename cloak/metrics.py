@@ -94,6 +94,19 @@ def roundtrip(enc: AutoEncoder, x: torch.Tensor) -> torch.Tensor:
     return enc.decode(z).float().clamp(0, 1)[..., :h, :w].cpu()
 
 
+@torch.no_grad()
+def _latent_and_roundtrip(
+    enc: AutoEncoder, x: torch.Tensor, with_roundtrip: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """E(x) as :func:`encode` gives it and, when asked, D(E(x)) as :func:`roundtrip` gives it,
+    from one encode instead of two (the encode costs as much as the decode)."""
+    dev = next(iter(enc.parameters()), torch.empty(0)).device
+    h, w = x.shape[-2:]
+    z = enc.encode(pad_to_multiple(x.to(dev), enc.spec.downsample))
+    rt = enc.decode(z).float().clamp(0, 1)[..., :h, :w].cpu() if with_roundtrip else None
+    return z.float().cpu(), rt
+
+
 @dataclass
 class EncoderScore:
     """How one encoder sees the protected photo in one scenario."""
@@ -154,9 +167,8 @@ def _original_side(
     enc: AutoEncoder, original: torch.Tensor, attacker_long_side: int
 ) -> _OriginalSide:
     o = resize_long_side(original, attacker_long_side)
-    z_o = encode(enc, o)
+    z_o, rt = _latent_and_roundtrip(enc, o, enc.has_decoder)
     z_j = encode(enc, jpeg_roundtrip(o, 95))
-    rt = roundtrip(enc, o) if enc.has_decoder else None
     rt_psnr = psnr(rt, o) if rt is not None else None
     return _OriginalSide(o, z_o, float((z_j - z_o).abs().mean()), rt_psnr, rt)
 
@@ -181,11 +193,11 @@ def score_encoder(
     side = known if known is not None else _original_side(enc, original, attacker_long_side)
     o = side.image
     p = resize_long_side(protected, attacker_long_side)
-    z_p = encode(enc, p)
+    with_rt = enc.has_decoder and side.roundtrip_psnr is not None
+    z_p, rt_p = _latent_and_roundtrip(enc, p, with_rt)
     shift = float((z_p - side.latent).abs().mean()) / max(side.jpeg95_shift, 1e-12)
     damage = rt_ssim = None
-    if enc.has_decoder and side.roundtrip_psnr is not None:
-        rt_p = roundtrip(enc, p)
+    if rt_p is not None and side.roundtrip_psnr is not None:
         damage = side.roundtrip_psnr - psnr(rt_p, o)
         rt_ssim = ssim(rt_p, o)
         if roundtrips is not None and side.roundtrip is not None:
@@ -203,6 +215,7 @@ def measure(
     cache: OriginalCache | None = None,
     roundtrips: dict[tuple[str, str, int, str], torch.Tensor] | None = None,
     direct: bool = True,
+    pixels: bool = True,
 ) -> Report:
     """Every measure of the spec for one pair of full-size (1, 3, H, W) images in [0, 1].
 
@@ -217,6 +230,8 @@ def measure(
         roundtrips: If given, receives every round trip computed (see :func:`score_encoder`).
         direct: Score the photo posted as is; False scores only the ``platforms`` (a caller
             that already has the direct scores adds the re-posts later).
+        pixels: Compare the full-size pixels (PSNR, SSIM, L-inf); False leaves them NaN, for a
+            caller that has them already (full-size SSIM of a 12 MP photo takes seconds).
     """
     platforms = PLATFORMS if platforms is None else platforms
     scenarios: dict[str, tuple[int, int] | None] = {"direct": None} if direct else {}
@@ -238,9 +253,9 @@ def measure(
                         cache[key] = known
                 scores.append(score_encoder(enc, original, seen_p, name, side, known, roundtrips))
     return Report(
-        psnr=psnr(protected, original),
-        ssim=ssim(protected, original),
-        linf_255=linf_255(protected, original),
+        psnr=psnr(protected, original) if pixels else math.nan,
+        ssim=ssim(protected, original) if pixels else math.nan,
+        linf_255=linf_255(protected, original) if pixels else math.nan,
         width=int(original.shape[-1]),
         height=int(original.shape[-2]),
         scores=scores,

@@ -240,10 +240,16 @@ class ScoresPanel(QLabel):
         self.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.setMinimumWidth(250)
         self.setMaximumWidth(300)
+        self.setOpenExternalLinks(False)
         self.show_scores(None)
 
     def show_scores(
-        self, result: Any, ai: Any = None, attacked: tuple[str, ...] = (), note: str = ""
+        self,
+        result: Any,
+        ai: Any = None,
+        attacked: tuple[str, ...] = (),
+        note: str = "",
+        reposts_pending: bool = False,
     ) -> None:
         """Show ``result`` (a :class:`~cloak.jobs.PhotoResult`) and ``ai`` (an
         :class:`~cloak.gui.worker.AiView`, or None while it is measured)."""
@@ -259,8 +265,6 @@ class ScoresPanel(QLabel):
             "<h3>How it looks (saved file)</h3>",
             "<table cellspacing='0' cellpadding='3'>",
             f"<tr><td>PSNR</td><td align='right'>{num(result.psnr, '.1f')} dB</td></tr>",
-            f"<tr><td>SSIM</td><td align='right'>"
-            f"{num(report.ssim if report else None, '.3f')}</td></tr>",
             f"<tr><td>Largest change</td><td align='right'>{num(result.linf_255, '.0f')}/255"
             "</td></tr></table>",
             "<h3>What an AI editor gets</h3>",
@@ -287,14 +291,19 @@ class ScoresPanel(QLabel):
                 f"<tr><td>{s.encoder}</td><td>{_where(s.scenario)}</td>"
                 f"<td align='right' style='color:{colour}'><b>{cell}</b></td></tr>"
             )
-        if not ai.reposts:
+        if not ai.reposts and reposts_pending:
             rows.append(f"<tr><td colspan='3'>Platform re-posts: {MEASURING}</td></tr>")
+        elif not ai.reposts:
+            rows.append(
+                "<tr><td colspan='3'><a href='reposts'>Measure after platform re-posts</a> "
+                "(1080 px and 720 px JPEG; about twice this measurement's time)</td></tr>"
+            )
         rows.append("</table>")
         v = verdict(report, attacked=attacked or None)
         colour = LEVEL_COLOURS.get(v.level, "#555")
         rows.append(f"<p style='color:{colour}'><b>{v.sentence}</b></p>")
         if v.worst_db is not None:
-            so_far = "" if ai.reposts else " (so far: re-posts are still measured)"
+            so_far = "" if ai.reposts else " (platform re-posts not measured)"
             rows.append(f"<p>Weakest case: {v.worst_case}, {v.worst_db:+.1f} dB{so_far}.</p>")
         if v.measured:
             rows.append(f"<p>Measured on: {', '.join(v.measured)}.</p>")
@@ -312,16 +321,20 @@ class CompareView(QWidget):
     """
 
     mode_changed = Signal(str)
+    reposts_requested = Signal(int)
+    """The person asked for the platform re-post scores of the photo shown (its uid)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = ViewState(self)
+        self.reposts_pending = False
         self._mode = "split"
         self._uid: int | None = None
         self._name = ""
         self._has_pictures = False
         self._result: Any = None
         self._attacked: tuple[str, ...] = ()
+        self._ai: Any = None
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 0, 0)
         self._buttons = QButtonGroup(self)
@@ -357,6 +370,7 @@ class CompareView(QWidget):
         self.preview_canvas = Canvas(self.state)
         self._stack.addWidget(self.preview_canvas)
         self.scores = ScoresPanel()
+        self.scores.linkActivated.connect(self._link)
 
         body = QHBoxLayout()
         body.setContentsMargins(0, 0, 0, 0)
@@ -413,6 +427,7 @@ class CompareView(QWidget):
         """Show queue item ``uid``: its pictures now if given, else a loading note for it."""
         if uid != self._uid:
             self._uid, self._has_pictures = uid, False
+            self.reposts_pending = False
             for c in self._canvases():
                 c.set_pictures(None)
         self._name, self._result, self._attacked = name, result, attacked
@@ -478,8 +493,13 @@ class CompareView(QWidget):
             none = "No encoder with a decoder"
             self.ai_left.set_pictures(self.side_left._left, labels=(none, ""))
             self.ai_right.set_pictures(self.side_right._left, labels=(none, ""))
-        self.scores.show_scores(self._result, ai, self._attacked)
+        self._ai = ai
+        self.scores.show_scores(self._result, ai, self._attacked, "", self.reposts_pending)
         return True
+
+    def _link(self, href: str) -> None:
+        if href == "reposts" and self._uid is not None:
+            self.reposts_requested.emit(self._uid)
 
     def _canvases(self) -> list[Canvas]:
         return [

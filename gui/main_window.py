@@ -90,7 +90,7 @@ class MainWindow(QMainWindow):
 
     Signals:
         run_finished: A protect run ended (done, cancelled or failed).
-        analysis_ready: A row's scores are complete (re-posts included).
+        analysis_ready: A row's AI view and scores arrived (and again with re-posts).
         ai_ready: ``(uid, reposts)``: an item's AI view and scores arrived.
         photo_shown: ``(uid, seconds)``: a protected photo appeared, seconds after it was saved.
         record: Every record of the protect worker, on the UI thread.
@@ -131,6 +131,7 @@ class MainWindow(QMainWindow):
         self.worker: GeneratorWorker | None = None
         self.analyser: GeneratorWorker | None = None
         self._analysing: int | None = None
+        self._reposts_after: int | None = None
         self._encoders: list[Any] | None = None
         self._encoders_key: tuple[str, ...] = ()
         self._run_attacked: tuple[str, ...] = ()
@@ -147,6 +148,7 @@ class MainWindow(QMainWindow):
         )
         self.encoder_state.downloaded.connect(self._encoders_downloaded)
         self.encoder_state.status.connect(self.status.setText)
+        self.compare.reposts_requested.connect(self.request_reposts)
 
     # Layout
 
@@ -559,18 +561,29 @@ class MainWindow(QMainWindow):
         self.compare.show_photo(
             item.uid, item.source.name, item.result, item.pictures, item.ai, item.attacked
         )
-        need_ai = item.ai is None or not item.ai.reposts
-        if item.pictures is None or need_ai:
+        if item.pictures is None or item.ai is None:
             self.request_analysis(row)
 
-    def request_analysis(self, row: int) -> GeneratorWorker | None:
-        """Fill in what ``row`` lacks (pictures, AI view, scores) in a worker, cheapest first."""
+    def request_reposts(self, uid: int) -> GeneratorWorker | None:
+        """Measure the platform re-post scenarios of item ``uid`` (on the person's request)."""
+        row = self.queue.row_of(uid)
+        if row < 0 or self.queue.item(row).ai is None:
+            return None
+        return self.request_analysis(row, reposts=True)
+
+    def request_analysis(self, row: int, reposts: bool = False) -> GeneratorWorker | None:
+        """Fill in what ``row`` lacks (pictures, AI view, scores) in a worker, cheapest first;
+        ``reposts`` adds the platform re-post scenarios."""
         item = self.queue.item(row)
         if item.dest is None or not item.dest.is_file() or self._encoders is None:
             return None
         a = self.analyser
         if a is not None:
             if self._analysing == item.uid:
+                if reposts:
+                    self._reposts_after = item.uid  # once the AI view of this photo is in
+                    self.compare.reposts_pending = True
+                    self.compare.set_ai(item.uid, item.ai)
                 return a
             a.quit()  # another photo: stop it at its next stage, its records are dropped
         encoders = [e for e in self._encoders if e.name in item.attacked] or self._encoders
@@ -582,8 +595,13 @@ class MainWindow(QMainWindow):
                 encoders,
                 self.attacker_long_side,
                 need_pictures=item.pictures is None,
+                reposts=reposts,
+                known=item.ai,
             )
         )
+        self.compare.reposts_pending = reposts
+        if reposts:
+            self.compare.set_ai(item.uid, item.ai)
         w.yielded.connect(self._on_analysis, QUEUED)
         w.errored.connect(lambda exc, uid=item.uid: self._on_analysis_error(uid, exc), QUEUED)
         w.finished.connect(lambda w=w: self._on_analysis_finished(w), QUEUED)
@@ -602,18 +620,29 @@ class MainWindow(QMainWindow):
             self.compare.set_pictures(rec.uid, rec)
         elif isinstance(rec, AiView):
             self.queue.item(row).ai = rec
+            if rec.reposts:
+                self.compare.reposts_pending = False
             self.compare.set_ai(rec.uid, rec)
             self.ai_ready.emit(rec.uid, rec.reposts)
-            if rec.reposts:
-                self.analysis_ready.emit(row)
+            self.analysis_ready.emit(row)
 
     def _on_analysis_error(self, uid: int, exc: BaseException) -> None:
         if self.compare.current_uid == uid:
             self.compare.scores.show_scores(None, note=f"Could not compare: {exc}")
 
     def _on_analysis_finished(self, w: GeneratorWorker) -> None:
-        if self.analyser is w:
-            self.analyser, self._analysing = None, None
+        if self.analyser is not w:
+            return
+        self.analyser, self._analysing = None, None
+        uid, self._reposts_after = self._reposts_after, None
+        if uid is not None and uid == self.compare.current_uid:
+            self.request_reposts(uid)
+        elif self.compare.reposts_pending:
+            self.compare.reposts_pending = False
+            cur = self.compare.current_uid
+            row = self.queue.row_of(cur) if cur is not None else -1
+            if row >= 0:
+                self.compare.set_ai(cur, self.queue.item(row).ai)
 
     def _keep_pictures(self, row: int) -> None:
         """Keep display pictures for the few photos seen last; the others are read again from

@@ -13,6 +13,7 @@ record that belongs to a photo no longer shown.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Generator, Sequence
@@ -306,14 +307,17 @@ def analyse_task(
     encoders: Sequence[Any],
     attacker_long_side: int | None = None,
     need_pictures: bool = True,
-    reposts: bool = True,
+    reposts: bool = False,
+    known: AiView | None = None,
 ) -> Task:
     """Pictures, AI view and scores of one protected photo, cheapest first.
 
     Yields :class:`Pictures` (when ``need_pictures``), then an :class:`AiView` with the
-    scores of the photo posted as is, then (when ``reposts``) one with the platform re-post
-    scenarios added. The AI view is the round trip of the first encoder with a decoder at the
-    attacker's size, the same round trip the score is computed from (computed once).
+    scores of the photo posted as is (unless ``known`` has them already), then, when
+    ``reposts`` (the person asked for them), one with the platform re-post scenarios added.
+    The AI view is the round trip of the first encoder with a decoder at the attacker's size,
+    the same round trip the score is computed from (computed once). Full-size PSNR and the
+    largest change come with the protect result, so they are not computed again here.
     ``attacker_long_side`` defaults to :data:`cloak.metrics.ATTACKER_LONG_SIDE`.
     """
 
@@ -327,20 +331,28 @@ def analyse_task(
         if cancel():
             return uid
         started = time.perf_counter()
-        rts: dict[tuple[str, str, int, str], Any] = {}
-        cache: dict[Any, Any] = {}
-        report = measure(original, protected, list(encoders), {}, side, cache=cache, roundtrips=rts)
-        decoders = [e for e in encoders if e.has_decoder]
-        name, ai_o, ai_p = "", None, None
-        if decoders:
-            name = decoders[0].name
-            ai_o = _uint8(rts[(name, "direct", side, "original")])
-            ai_p = _uint8(rts[(name, "direct", side, "protected")])
-        yield AiView(uid, name, ai_o, ai_p, report, False, time.perf_counter() - started)
-        if reposts and not cancel():
-            more = measure(original, protected, list(encoders), PLATFORMS, side, direct=False)
-            report.scores.extend(more.scores)
-            yield AiView(uid, name, ai_o, ai_p, report, True, time.perf_counter() - started)
+        ai = known
+        if ai is None:
+            rts: dict[tuple[str, str, int, str], Any] = {}
+            report = measure(
+                original, protected, list(encoders), {}, side, roundtrips=rts, pixels=False
+            )
+            decoders = [e for e in encoders if e.has_decoder]
+            name, ai_o, ai_p = "", None, None
+            if decoders:
+                name = decoders[0].name
+                ai_o = _uint8(rts[(name, "direct", side, "original")])
+                ai_p = _uint8(rts[(name, "direct", side, "protected")])
+            ai = AiView(uid, name, ai_o, ai_p, report, False, time.perf_counter() - started)
+            yield ai
+        if reposts and not ai.reposts and not cancel():
+            more = measure(
+                original, protected, list(encoders), PLATFORMS, side, direct=False, pixels=False
+            )
+            report = dataclasses.replace(ai.report, scores=ai.report.scores + more.scores)
+            yield dataclasses.replace(
+                ai, report=report, reposts=True, seconds=ai.seconds + time.perf_counter() - started
+            )
         return uid
 
     return run

@@ -158,9 +158,18 @@ def test_compare_modes_zoom_and_pan(qtbot, window: MainWindow, tmp_path: Path):
     assert cmp.shown_uid == item.uid
     assert pics.original.shape == pics.protected.shape == pics.heat.shape == (64, 80, 3)
     assert pics.original.dtype == np.uint8
-    assert ai.original is not None and ai.encoder == "taef2" and ai.reposts
+    assert ai.original is not None and ai.encoder == "taef2"
+    # Only what is shown is measured: the size the app shows, the photo posted as is.
+    assert {s.scenario for s in ai.report.scores} == {"direct"} and not ai.reposts
+    assert {s.size for s in ai.report.scores} == {64}
+    assert "Measure after platform re-posts" in cmp.scores.text()
+    # Re-posts on request: measuring... until they are in.
+    with qtbot.waitSignal(window.analysis_ready, timeout=RUN_TIMEOUT_MS):
+        cmp.scores.linkActivated.emit("reposts")
+        assert "Platform re-posts: <i" in cmp.scores.text()
+    ai = item.ai
+    assert ai.reposts and ai.original is not None
     assert {s.scenario for s in ai.report.scores} == {"direct", "1080/q80", "720/q70"}
-    assert {s.size for s in ai.report.scores} == {64}  # only the size the app shows
     assert "PSNR" in cmp.scores.text() and "720 px" in cmp.scores.text()
     assert "measuring" not in cmp.scores.text()
     for i, mode in enumerate(MODES):
