@@ -442,6 +442,8 @@ class CompareView(QWidget):
         """A photo not protected yet: its original alone (read scaled down, which is cheap)."""
         from PySide6.QtGui import QImageReader
 
+        if self._uid == uid and not self._has_pictures and self.preview_canvas._left is not None:
+            return  # already shown (a re-read would block the window for nothing)
         self._uid, self._has_pictures, self._result = uid, False, None
         reader = QImageReader(str(path))
         reader.setAutoTransform(True)
@@ -469,7 +471,10 @@ class CompareView(QWidget):
         self.split_canvas.set_pictures(orig, prot, ("Original", "Protected"))
         self.side_left.set_pictures(orig, labels=("Original", ""))
         self.side_right.set_pictures(prot, labels=("Protected", ""))
-        self.diff_canvas.set_pictures(to_pixmap(pictures.heat), labels=("Change x10", ""))
+        if pictures.heat is not None:
+            self.diff_canvas.set_pictures(to_pixmap(pictures.heat), labels=("Change x10", ""))
+        else:
+            self.diff_canvas.set_pictures(prot, labels=("Change x10: measuring\u2026", ""))
         if self.ai_left._left is None:
             self.ai_left.set_pictures(orig, labels=("AI view: measuring\u2026", ""))
             self.ai_right.set_pictures(prot, labels=("AI view: measuring\u2026", ""))

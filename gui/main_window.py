@@ -345,6 +345,7 @@ class MainWindow(QMainWindow):
                 self.status.setText("Open photos first (Ctrl+O), or drop them on the window.")
                 return None
             else:
+                self.status.setText("Kept the protected copy as it is.")
                 return None
         return self._run(todo, config)
 
@@ -561,7 +562,7 @@ class MainWindow(QMainWindow):
         self.compare.show_photo(
             item.uid, item.source.name, item.result, item.pictures, item.ai, item.attacked
         )
-        if item.pictures is None or item.ai is None:
+        if item.pictures is None or item.pictures.heat is None or item.ai is None:
             self.request_analysis(row)
 
     def request_reposts(self, uid: int) -> GeneratorWorker | None:
@@ -594,7 +595,7 @@ class MainWindow(QMainWindow):
                 item.dest,
                 encoders,
                 self.attacker_long_side,
-                need_pictures=item.pictures is None,
+                need_pictures=item.pictures is None or item.pictures.heat is None,
                 reposts=reposts,
                 known=item.ai,
             )

@@ -154,12 +154,16 @@ class ItemProgress:
 
 @dataclass
 class Pictures:
-    """A protected photo and its original at display size, as uint8 (H, W, 3) arrays."""
+    """A protected photo and its original at display size, as uint8 (H, W, 3) arrays.
+
+    ``heat`` (the amplified change) needs both photos at full size: it is None in the quick
+    pictures shown the moment a photo is done, and comes with the analysis.
+    """
 
     uid: int
     original: np.ndarray
     protected: np.ndarray
-    heat: np.ndarray
+    heat: np.ndarray | None
 
 
 @dataclass
@@ -220,6 +224,30 @@ def load_pair(source: Path, dest: Path) -> tuple[Any, Any]:
     if protected.shape != original.shape:
         raise ValueError(f"{dest.name}: its size differs from the original {source.name}")
     return original, protected
+
+
+def read_scaled(path: Path, long_side: int = DISPLAY_LONG_SIDE) -> np.ndarray:
+    """A photo file at display size as (H, W, 3) uint8, scaled while decoding (a JPEG decodes
+    straight to 1/2, 1/4 or 1/8 size), so it costs a fraction of a full decode."""
+    from PySide6.QtGui import QImage, QImageReader
+
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)
+    size = reader.size()
+    if size.isValid() and max(size.width(), size.height()) > long_side:
+        reader.setScaledSize(size * (long_side / max(size.width(), size.height())))
+    img = reader.read()
+    if img.isNull():
+        raise ValueError(f"{path.name}: cannot be read for display ({reader.errorString()})")
+    img = img.convertToFormat(QImage.Format.Format_RGB888)
+    w, h, stride = img.width(), img.height(), img.bytesPerLine()
+    rows = np.frombuffer(img.constBits(), np.uint8, count=stride * h).reshape(h, stride)
+    return rows[:, : w * 3].reshape(h, w, 3).copy()
+
+
+def quick_pictures(uid: int, source: Path, dest: Path) -> Pictures:
+    """The original and the protected file at display size, read cheaply (no heatmap)."""
+    return Pictures(uid, read_scaled(source), read_scaled(dest), None)
 
 
 def pictures_of(uid: int, original: Any, protected: Any) -> Pictures:
@@ -286,7 +314,7 @@ def protect_task(
                 pics = None
                 if res.status == "protected" and not cancel():
                     try:
-                        pics = pictures_of(uids[ev.index], *load_pair(res.source, res.dest))
+                        pics = quick_pictures(uids[ev.index], res.source, res.dest)
                     except Exception:  # noqa: BLE001 - the compare view loads it again later
                         log.debug("pictures of %s failed", res.dest, exc_info=True)
                 if res.status == "protected":
