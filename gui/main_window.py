@@ -334,6 +334,9 @@ class MainWindow(QMainWindow):
         if not todo:
             done = self.queue.rows_done()
             cur = self.queue_view.current_row()
+            if cur >= 0 and self.queue.item(cur).status == FAILED:
+                self.status.setText("Failed photos wait for Protect > Retry failed.")
+                return None
             redo = [cur] if cur in done else done
             if redo and self.confirm_replace(redo):
                 todo = redo

@@ -497,6 +497,8 @@ def test_failed_photo_waits_for_retry(qtbot, window: MainWindow, tmp_path: Path)
     window.add_paths([bad])
     protect_and_wait(qtbot, window)
     assert window.queue.item(0).status == FAILED
+    assert window.protect() is None  # the failed one is selected: Protect says what to do
+    assert "Retry failed" in window.status.text()
     window.add_paths([make_photo(tmp_path / "good.png")])
     seen: list[int] = []
     window.record.connect(lambda r: seen.append(getattr(r, "row", -1)))
