@@ -132,6 +132,8 @@ class MainWindow(QMainWindow):
         self.analyser: GeneratorWorker | None = None
         self._analysing: int | None = None
         self._reposts_after: int | None = None
+        self._step_s: float | None = None  # the last attack step's wall time (cancel's wait)
+        self._last_step_at: float | None = None
         self._encoders: list[Any] | None = None
         self._encoders_key: tuple[str, ...] = ()
         self._run_attacked: tuple[str, ...] = ()
@@ -405,6 +407,7 @@ class MainWindow(QMainWindow):
         self.worker = w
         self._run_attacked = tuple(config.encoders)
         self._run_counts = {"protected": 0, "failed": 0, "skipped": 0}
+        self._step_s = self._last_step_at = None
         self._set_busy(True)
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
@@ -417,9 +420,11 @@ class MainWindow(QMainWindow):
         """Stop at the next step; nothing half-written is kept."""
         if self.worker is not None:
             self.worker.quit()
+            step = self._step_s
+            wait = f"; a step takes about {step:.0f} s here" if step and step >= 1.5 else ""
             self.status.setText(
-                "Cancelling: stopping after the current step (loading or saving a photo "
-                "finishes first)..."
+                f"Cancelling: stopping after the current step{wait} (loading or saving a "
+                "photo finishes first)..."
             )
 
     @Slot(object)
@@ -440,6 +445,10 @@ class MainWindow(QMainWindow):
             else:
                 self.progress.setRange(0, 0)
         elif isinstance(rec, ItemProgress):
+            now = time.perf_counter()
+            if self._last_step_at is not None and rec.stage == "attack":
+                self._step_s = now - self._last_step_at
+            self._last_step_at = now
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(rec.overall * 1000))
             self.queue.update(rec.row, status=PROTECTING, progress=rec.fraction)
