@@ -366,6 +366,7 @@ class CompareView(QWidget):
         self.loading = QLabel()
         self.loading.setObjectName("empty-text")
         self.loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.loading.setWordWrap(True)
         self._stack.addWidget(self.loading)
         self.preview_canvas = Canvas(self.state)
         self._stack.addWidget(self.preview_canvas)
@@ -437,6 +438,17 @@ class CompareView(QWidget):
             self.loading.setText(f"Loading {name}\u2026")
             self._stack.setCurrentWidget(self.loading)
         self.set_ai(uid, ai)
+
+    def show_failed(self, uid: int, name: str, reason: str) -> None:
+        """A photo that could not be protected: why, and how to run it again."""
+        self._uid, self._has_pictures, self._result = uid, False, None
+        for c in self._canvases():
+            c.set_pictures(None)
+        self.loading.setText(f"{name} could not be protected:\n{reason}")
+        self._stack.setCurrentWidget(self.loading)
+        self.scores.show_scores(
+            None, note=f"{name} failed. Protect > Retry failed runs it again once fixed."
+        )
 
     def show_original(self, uid: int, path: Any) -> None:
         """A photo not protected yet: its original alone (read scaled down, which is cheap)."""

@@ -567,6 +567,9 @@ class MainWindow(QMainWindow):
             self.compare.clear()
             return
         item = self.queue.item(row)
+        if item.status == FAILED:
+            self.compare.show_failed(item.uid, item.source.name, item.message)
+            return
         if item.status != DONE or item.dest is None:
             self.compare.show_original(item.uid, item.source)
             return

@@ -499,6 +499,7 @@ def test_failed_photo_waits_for_retry(qtbot, window: MainWindow, tmp_path: Path)
     assert window.queue.item(0).status == FAILED
     assert window.protect() is None  # the failed one is selected: Protect says what to do
     assert "Retry failed" in window.status.text()
+    assert "could not be protected" in window.compare.loading.text()
     window.add_paths([make_photo(tmp_path / "good.png")])
     seen: list[int] = []
     window.record.connect(lambda r: seen.append(getattr(r, "row", -1)))
