@@ -470,6 +470,8 @@ class MainWindow(QMainWindow):
             prefix = f"{self.queue.item(rec.row).source}: "
             msg = msg[len(prefix) :] if msg.startswith(prefix) else msg
             self.queue.update(rec.row, status=FAILED, progress=0.0, message=msg, result=res)
+            if rec.row == self.queue_view.current_row():
+                self.show_row(rec.row)
             return
         # Notes such as "animated GIF: only the first frame is protected" stay visible.
         note = "kept the earlier copy" if res.status == "skipped" else res.message
