@@ -164,13 +164,16 @@ OriginalCache = dict[tuple[str, str, int], _OriginalSide]
 
 
 def _original_side(
-    enc: AutoEncoder, original: torch.Tensor, attacker_long_side: int
+    enc: AutoEncoder, original: torch.Tensor, attacker_long_side: int, keep_roundtrip: bool = False
 ) -> _OriginalSide:
     o = resize_long_side(original, attacker_long_side)
     z_o, rt = _latent_and_roundtrip(enc, o, enc.has_decoder)
     z_j = encode(enc, jpeg_roundtrip(o, 95))
     rt_psnr = psnr(rt, o) if rt is not None else None
-    return _OriginalSide(o, z_o, float((z_j - z_o).abs().mean()), rt_psnr, rt)
+    # The round trip itself is kept only for a caller that asked for it (a cache of many
+    # sizes and scenarios would otherwise hold a picture for each).
+    kept = rt if keep_roundtrip else None
+    return _OriginalSide(o, z_o, float((z_j - z_o).abs().mean()), rt_psnr, kept)
 
 
 def score_encoder(
@@ -248,7 +251,7 @@ def measure(
                 if known is None:
                     if seen_o is None:
                         seen_o = original if re_encode is None else platform(original, *re_encode)
-                    known = _original_side(enc, seen_o, side)
+                    known = _original_side(enc, seen_o, side, roundtrips is not None)
                     if cache is not None:
                         cache[key] = known
                 scores.append(score_encoder(enc, original, seen_p, name, side, known, roundtrips))
