@@ -290,8 +290,9 @@ def protect_task(
         eta = EtaEstimator()
         total = max(1, len(jobs))
         batch = run_batch(jobs, config, encs, cancel)
+        # A photo's time runs from the end of the one before (or the batch's start), so its
+        # decoding, before its first progress record, is counted too.
         photo_started = time.perf_counter()
-        current = -1
         while True:
             try:
                 ev = next(batch)
@@ -299,8 +300,6 @@ def protect_task(
                 results: list[PhotoResult] = stop.value
                 break
             row = rows[ev.index]
-            if ev.index != current:
-                current, photo_started = ev.index, time.perf_counter()
             if ev.progress is not None:
                 frac = ev.progress.fraction if ev.progress.stage == "attack" else 0.0
                 if ev.progress.stage == "lift":
