@@ -250,6 +250,7 @@ class ScoresPanel(QLabel):
         attacked: tuple[str, ...] = (),
         note: str = "",
         reposts_pending: bool = False,
+        ai_waits: bool = False,
     ) -> None:
         """Show ``result`` (a :class:`~cloak.jobs.PhotoResult`) and ``ai`` (an
         :class:`~cloak.gui.worker.AiView`, or None while it is measured)."""
@@ -270,7 +271,8 @@ class ScoresPanel(QLabel):
             "<h3>What an AI editor gets</h3>",
         ]
         if report is None:
-            rows.append(f"<p>AI view and edit damage: {MEASURING}</p>")
+            wait = "measured when the run ends" if ai_waits else MEASURING
+            rows.append(f"<p>AI view and edit damage: {wait}</p>")
             self.setText("".join(rows))
             return
         rows += [
@@ -328,6 +330,8 @@ class CompareView(QWidget):
         super().__init__(parent)
         self.state = ViewState(self)
         self.reposts_pending = False
+        self.ai_waits = False
+        """The AI view waits for the protect run to end (it is not being measured yet)."""
         self._mode = "split"
         self._uid: int | None = None
         self._name = ""
@@ -486,10 +490,11 @@ class CompareView(QWidget):
         if pictures.heat is not None:
             self.diff_canvas.set_pictures(to_pixmap(pictures.heat), labels=("Change x10", ""))
         else:
-            self.diff_canvas.set_pictures(prot, labels=("Change x10: measuring\u2026", ""))
+            self.diff_canvas.set_pictures(prot, labels=("Change x10: comes with the AI view", ""))
         if self.ai_left._left is None:
-            self.ai_left.set_pictures(orig, labels=("AI view: measuring\u2026", ""))
-            self.ai_right.set_pictures(prot, labels=("AI view: measuring\u2026", ""))
+            wait = "AI view: when the run ends" if self.ai_waits else "AI view: measuring\u2026"
+            self.ai_left.set_pictures(orig, labels=(wait, ""))
+            self.ai_right.set_pictures(prot, labels=(wait, ""))
         self._has_pictures = True
         self._stack.setCurrentIndex(MODES.index(self._mode))
         return True
@@ -511,7 +516,9 @@ class CompareView(QWidget):
             self.ai_left.set_pictures(self.side_left._left, labels=(none, ""))
             self.ai_right.set_pictures(self.side_right._left, labels=(none, ""))
         self._ai = ai
-        self.scores.show_scores(self._result, ai, self._attacked, "", self.reposts_pending)
+        self.scores.show_scores(
+            self._result, ai, self._attacked, "", self.reposts_pending, self.ai_waits
+        )
         return True
 
     def _link(self, href: str) -> None:

@@ -525,6 +525,9 @@ class MainWindow(QMainWindow):
             self.progress.setValue(1000)
         self._errored = False
         self._set_busy(False)
+        row = self.queue_view.current_row()
+        if row >= 0 and self.queue.item(row).status == DONE:
+            self.show_row(row)  # what waited for the run: heatmap, AI view, scores
         self.run_finished.emit()
 
     def show_banner(self, text: str, error: bool = False) -> None:
@@ -576,6 +579,7 @@ class MainWindow(QMainWindow):
             self.compare.show_original(item.uid, item.source)
             return
         self._keep_pictures(row)
+        self.compare.ai_waits = self.busy
         self.compare.show_photo(
             item.uid, item.source.name, item.result, item.pictures, item.ai, item.attacked
         )
@@ -595,6 +599,13 @@ class MainWindow(QMainWindow):
         item = self.queue.item(row)
         if item.dest is None or not item.dest.is_file() or self._encoders is None:
             return None
+        if self.busy:
+            # Measured when the run ends: alongside a protection it would slow it down and add
+            # its full-size pictures to the protection's in memory (the peak of a session).
+            self.compare.ai_waits = True
+            self.compare.set_ai(item.uid, item.ai)
+            return None
+        self.compare.ai_waits = False
         a = self.analyser
         if a is not None:
             if self._analysing == item.uid:
