@@ -94,6 +94,19 @@ def roundtrip(enc: AutoEncoder, x: torch.Tensor) -> torch.Tensor:
     return enc.decode(z).float().clamp(0, 1)[..., :h, :w].cpu()
 
 
+@torch.no_grad()
+def _latent_and_roundtrip(
+    enc: AutoEncoder, x: torch.Tensor, with_roundtrip: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """E(x) as :func:`encode` gives it and, when asked, D(E(x)) as :func:`roundtrip` gives it,
+    from one encode instead of two (the encode costs as much as the decode)."""
+    dev = next(iter(enc.parameters()), torch.empty(0)).device
+    h, w = x.shape[-2:]
+    z = enc.encode(pad_to_multiple(x.to(dev), enc.spec.downsample))
+    rt = enc.decode(z).float().clamp(0, 1)[..., :h, :w].cpu() if with_roundtrip else None
+    return z.float().cpu(), rt
+
+
 @dataclass
 class EncoderScore:
     """How one encoder sees the protected photo in one scenario."""
@@ -143,6 +156,7 @@ class _OriginalSide:
     latent: torch.Tensor
     jpeg95_shift: float
     roundtrip_psnr: float | None
+    roundtrip: torch.Tensor | None = None
 
 
 OriginalCache = dict[tuple[str, str, int], _OriginalSide]
@@ -150,13 +164,16 @@ OriginalCache = dict[tuple[str, str, int], _OriginalSide]
 
 
 def _original_side(
-    enc: AutoEncoder, original: torch.Tensor, attacker_long_side: int
+    enc: AutoEncoder, original: torch.Tensor, attacker_long_side: int, keep_roundtrip: bool = False
 ) -> _OriginalSide:
     o = resize_long_side(original, attacker_long_side)
-    z_o = encode(enc, o)
+    z_o, rt = _latent_and_roundtrip(enc, o, enc.has_decoder)
     z_j = encode(enc, jpeg_roundtrip(o, 95))
-    rt = psnr(roundtrip(enc, o), o) if enc.has_decoder else None
-    return _OriginalSide(o, z_o, float((z_j - z_o).abs().mean()), rt)
+    rt_psnr = psnr(rt, o) if rt is not None else None
+    # The round trip itself is kept only for a caller that asked for it (a cache of many
+    # sizes and scenarios would otherwise hold a picture for each).
+    kept = rt if keep_roundtrip else None
+    return _OriginalSide(o, z_o, float((z_j - z_o).abs().mean()), rt_psnr, kept)
 
 
 def score_encoder(
@@ -166,23 +183,29 @@ def score_encoder(
     scenario: str,
     attacker_long_side: int = ATTACKER_LONG_SIDE,
     known: _OriginalSide | None = None,
+    roundtrips: dict[tuple[str, str, int, str], torch.Tensor] | None = None,
 ) -> EncoderScore:
     """Edit damage and latent shift of one encoder for images already through ``scenario``.
 
     ``original`` is the clean photo as posted in that scenario (so a re-encode that damages the
     clean photo does not count as protection). ``known``: the original's side, if already
-    computed (then ``original`` is not looked at).
+    computed (then ``original`` is not looked at). ``roundtrips``: if given, receives the
+    round trips computed, keyed ``(encoder, scenario, size, "original" | "protected")``, so a
+    caller that shows them (the app's AI view) need not compute them again.
     """
     side = known if known is not None else _original_side(enc, original, attacker_long_side)
     o = side.image
     p = resize_long_side(protected, attacker_long_side)
-    z_p = encode(enc, p)
+    with_rt = enc.has_decoder and side.roundtrip_psnr is not None
+    z_p, rt_p = _latent_and_roundtrip(enc, p, with_rt)
     shift = float((z_p - side.latent).abs().mean()) / max(side.jpeg95_shift, 1e-12)
     damage = rt_ssim = None
-    if enc.has_decoder and side.roundtrip_psnr is not None:
-        rt_p = roundtrip(enc, p)
+    if rt_p is not None and side.roundtrip_psnr is not None:
         damage = side.roundtrip_psnr - psnr(rt_p, o)
         rt_ssim = ssim(rt_p, o)
+        if roundtrips is not None and side.roundtrip is not None:
+            roundtrips[(enc.name, scenario, attacker_long_side, "original")] = side.roundtrip
+            roundtrips[(enc.name, scenario, attacker_long_side, "protected")] = rt_p
     return EncoderScore(enc.name, scenario, damage, rt_ssim, shift, attacker_long_side)
 
 
@@ -193,6 +216,9 @@ def measure(
     platforms: dict[str, tuple[int, int]] | None = None,
     attacker_long_side: int | Sequence[int] = ATTACKER_LONG_SIDE,
     cache: OriginalCache | None = None,
+    roundtrips: dict[tuple[str, str, int, str], torch.Tensor] | None = None,
+    direct: bool = True,
+    pixels: bool = True,
 ) -> Report:
     """Every measure of the spec for one pair of full-size (1, 3, H, W) images in [0, 1].
 
@@ -204,9 +230,15 @@ def measure(
         attacker_long_side: The attacker's working size, or several (each is scored).
         cache: A dict kept for one original photo across several protected versions of it:
             the original's encodings and round trips are computed once and reused.
+        roundtrips: If given, receives every round trip computed (see :func:`score_encoder`).
+        direct: Score the photo posted as is; False scores only the ``platforms`` (a caller
+            that already has the direct scores adds the re-posts later).
+        pixels: Compare the full-size pixels (PSNR, SSIM, L-inf); False leaves them NaN, for a
+            caller that has them already (full-size SSIM of a 12 MP photo takes seconds).
     """
     platforms = PLATFORMS if platforms is None else platforms
-    scenarios: dict[str, tuple[int, int] | None] = {"direct": None, **platforms}
+    scenarios: dict[str, tuple[int, int] | None] = {"direct": None} if direct else {}
+    scenarios.update(platforms)
     sizes = [attacker_long_side] if isinstance(attacker_long_side, int) else attacker_long_side
     scores: list[EncoderScore] = []
     for name, re_encode in scenarios.items():
@@ -219,14 +251,14 @@ def measure(
                 if known is None:
                     if seen_o is None:
                         seen_o = original if re_encode is None else platform(original, *re_encode)
-                    known = _original_side(enc, seen_o, side)
+                    known = _original_side(enc, seen_o, side, roundtrips is not None)
                     if cache is not None:
                         cache[key] = known
-                scores.append(score_encoder(enc, original, seen_p, name, side, known=known))
+                scores.append(score_encoder(enc, original, seen_p, name, side, known, roundtrips))
     return Report(
-        psnr=psnr(protected, original),
-        ssim=ssim(protected, original),
-        linf_255=linf_255(protected, original),
+        psnr=psnr(protected, original) if pixels else math.nan,
+        ssim=ssim(protected, original) if pixels else math.nan,
+        linf_255=linf_255(protected, original) if pixels else math.nan,
         width=int(original.shape[-1]),
         height=int(original.shape[-2]),
         scores=scores,

@@ -32,6 +32,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--offline", action="store_true", help="never download weights")
     ap.add_argument("--encoders", help="comma-separated encoders to attack (see `cloak models`)")
     ap.add_argument("--steps", type=int, help="optimisation steps (fewer is faster and weaker)")
+    ap.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="write protected copies into DIR (default: beside each original; with "
+        "--screenshot, a temporary folder)",
+    )
+    ap.add_argument(
+        "--view",
+        choices=("split", "side", "diff", "ai"),
+        default=None,
+        help="compare view to start in (with --screenshot the default is the AI view)",
+    )
     # Test hook: tiny random encoders instead of real weights.
     ap.add_argument("--random-encoders", action="store_true", help=argparse.SUPPRESS)
     return ap.parse_args(argv)
@@ -62,9 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = QSettings(str(Path(tmp.name) / "settings.ini"), QSettings.Format.IniFormat)
     loader = _random_loader if args.random_encoders else None
     win = MainWindow(settings, loader, args.models_dir, True if args.offline else None)
-    if tmp is not None:
+    if args.output_dir:
+        win.settings.set_out_dir(Path(args.output_dir))
+    elif tmp is not None:
         # The protected copy of a screenshot run is thrown away with the temporary folder.
         win.settings.set_out_dir(Path(tmp.name))
+    if args.view:
+        win.set_mode(args.view)
     if args.random_encoders:
         from cloak.config import TransformConfig
 
@@ -93,6 +109,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     def shoot() -> None:
         app.processEvents()
         pm = win.grab()
+        item = win.queue.items[0] if win.queue.items else None
+        if item is not None:
+            print(f"item: {item.source.name} status={item.status} dest={item.dest}")
+        for name in ("side_right", "split_canvas", "ai_right"):
+            c = getattr(win.compare, name)
+            if c.isVisible():
+                r = c.rect()
+                r.moveTopLeft(c.mapTo(win, r.topLeft()))
+                print(f"canvas {name}: {r.x()},{r.y()},{r.width()},{r.height()}")
         out.parent.mkdir(parents=True, exist_ok=True)
         if not pm.save(str(out)):
             print(f"cloak-gui: cannot write {out}", file=sys.stderr)
@@ -107,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def after_run() -> None:
         item = win.queue.items[0] if win.queue.items else None
-        if item is None or item.analysis is None and item.status != "done":
+        if item is None or item.status != "done":
             QTimer.singleShot(200, shoot)
 
     def analysed(_row: int) -> None:
@@ -121,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ticker.timeout.connect(report)
     ticker.start()
     if args.paths:
-        win.set_mode("ai")
+        if not args.view:
+            win.set_mode("ai")
         win.analysis_ready.connect(analysed)
         win.run_finished.connect(after_run)
         QTimer.singleShot(100, win.protect)

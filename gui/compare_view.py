@@ -22,15 +22,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cloak.verdict import LEVELS, level_of, verdict
+
 MODES = ("split", "side", "diff", "ai")
 MODE_TITLES = {"split": "Split", "side": "Side by side", "diff": "Difference", "ai": "AI view"}
 ZOOM_STEP = 1.25
 ZOOM_RANGE = (1.0, 32.0)
+PREVIEW_LONG_SIDE = 1600
+"""A photo not protected yet is previewed at most this large."""
 
 
 def to_pixmap(rgb: np.ndarray) -> QPixmap:
-    """(H, W, 3) floats in [0, 1] -> QPixmap (device pixels; the canvas handles the ratio)."""
-    arr = np.ascontiguousarray((np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8))
+    """(H, W, 3) uint8, or floats in [0, 1] -> QPixmap (device pixels; the canvas handles the
+    ratio)."""
+    if rgb.dtype != np.uint8:
+        rgb = (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+    arr = np.ascontiguousarray(rgb)
     h, w = arr.shape[:2]
     img = QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
     return QPixmap.fromImage(img)
@@ -205,8 +212,25 @@ class Canvas(QWidget):
             self._state.zoom_out()
 
 
+LEVEL_COLOURS = {
+    LEVELS[2]: "#2b8a3e",  # visibly broken: the protection works
+    LEVELS[1]: "#b35c00",  # degraded
+    LEVELS[0]: "#c92a2a",  # barely changed: not protected
+}
+MEASURING = "<i style='color:#777'>measuring\u2026</i>"
+
+
+def _where(scenario: str) -> str:
+    return "as is" if scenario == "direct" else "re-post " + scenario.replace("/q", " px, q")
+
+
 class ScoresPanel(QLabel):
-    """PSNR, SSIM and edit damage, direct and after simulated platform re-encodes."""
+    """How the protected photo looks, what an AI editor gets, and the verdict.
+
+    The look figures of the saved file come with the result at once; the AI scores fill in
+    as they are measured, each marked "measuring..." until then. The verdict's words come from
+    :func:`cloak.verdict.verdict`, nothing here judges on its own.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -214,60 +238,107 @@ class ScoresPanel(QLabel):
         self.setTextFormat(Qt.TextFormat.RichText)
         self.setWordWrap(True)
         self.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.setMinimumWidth(230)
-        self.setMaximumWidth(280)
-        self.set_report(None)
+        self.setMinimumWidth(250)
+        self.setMaximumWidth(300)
+        self.setOpenExternalLinks(False)
+        self.show_scores(None)
 
-    def set_report(self, report: Any, busy: str = "") -> None:
-        if report is None:
-            self.setText(f"<h3>Scores</h3><p>{busy or 'Protect a photo to see its scores.'}</p>")
+    def show_scores(
+        self,
+        result: Any,
+        ai: Any = None,
+        attacked: tuple[str, ...] = (),
+        note: str = "",
+        reposts_pending: bool = False,
+        ai_waits: bool = False,
+    ) -> None:
+        """Show ``result`` (a :class:`~cloak.jobs.PhotoResult`) and ``ai`` (an
+        :class:`~cloak.gui.worker.AiView`, or None while it is measured)."""
+        if result is None:
+            self.setText(f"<h3>Scores</h3><p>{note or 'Protect a photo to see its scores.'}</p>")
             return
+        report = ai.report if ai is not None else None
+
+        def num(value: Any, fmt: str) -> str:
+            return MEASURING if value is None else f"<b>{value:{fmt}}</b>"
+
         rows = [
-            "<h3>How it looks</h3>",
+            "<h3>How it looks (saved file)</h3>",
             "<table cellspacing='0' cellpadding='3'>",
-            f"<tr><td>PSNR</td><td align='right'><b>{report.psnr:.1f} dB</b></td></tr>",
-            f"<tr><td>SSIM</td><td align='right'><b>{report.ssim:.3f}</b></td></tr>",
-            f"<tr><td>Largest change</td><td align='right'><b>{report.linf_255:.0f}/255</b>"
+            f"<tr><td>PSNR</td><td align='right'>{num(result.psnr, '.1f')} dB</td></tr>",
+            f"<tr><td>Largest change</td><td align='right'>{num(result.linf_255, '.0f')}/255"
             "</td></tr></table>",
             "<h3>What an AI editor gets</h3>",
-            "<p style='color:#555'>Edit damage in dB (higher = edits come out more wrong), "
-            "directly and after a platform re-encode.</p>",
+        ]
+        if report is None:
+            wait = "measured when the run ends" if ai_waits else MEASURING
+            rows.append(f"<p>AI view and edit damage: {wait}</p>")
+            self.setText("".join(rows))
+            return
+        rows += [
+            "<p style='color:#555'>Edit damage in dB (higher = AI edits come out more wrong), "
+            f"at the attacker's size of {', '.join(f'{s} px' for s in report.sizes)}.</p>",
             "<table cellspacing='0' cellpadding='3'>",
-            "<tr><th align='left'>Encoder</th><th align='left'>Posted as</th>"
+            "<tr><th align='left'>Encoder</th><th align='left'>Posted</th>"
             "<th align='right'>Damage</th></tr>",
         ]
         for s in report.scores:
-            dmg = "n/a" if s.damage_db is None else f"{s.damage_db:+.1f} dB"
-            colour = "#2b8a3e" if (s.damage_db or 0) >= 3 else "#c92a2a"
-            where = (
-                "original file" if s.scenario == "direct" else s.scenario.replace("/q", " px, q")
-            )
+            if s.damage_db is None:
+                cell = f"shift x{s.latent_shift:.1f}"
+                colour = "#555"
+            else:
+                cell = f"{s.damage_db:+.1f} dB"
+                colour = LEVEL_COLOURS[level_of(s.damage_db)]
             rows.append(
-                f"<tr><td>{s.encoder}</td><td>{where}</td>"
-                f"<td align='right' style='color:{colour}'><b>{dmg}</b></td></tr>"
+                f"<tr><td>{s.encoder}</td><td>{_where(s.scenario)}</td>"
+                f"<td align='right' style='color:{colour}'><b>{cell}</b></td></tr>"
+            )
+        if not ai.reposts and reposts_pending:
+            rows.append(f"<tr><td colspan='3'>Platform re-posts: {MEASURING}</td></tr>")
+        elif not ai.reposts:
+            rows.append(
+                "<tr><td colspan='3'><a href='reposts'>Measure after platform re-posts</a> "
+                "(1080 px and 720 px JPEG; about twice this measurement's time)</td></tr>"
             )
         rows.append("</table>")
-        best = [s.damage_db for s in report.scores if s.damage_db is not None]
-        if best:
-            verdict = (
-                "AI edits of this photo come out visibly wrong."
-                if min(best) >= 3
-                else "The protection is weak for some cases: try the High preset."
-            )
-            rows.append(f"<p><b>{verdict}</b></p>")
+        v = verdict(report, attacked=attacked or None)
+        colour = LEVEL_COLOURS.get(v.level, "#555")
+        rows.append(f"<p style='color:{colour}'><b>{v.sentence}</b></p>")
+        if v.worst_db is not None:
+            so_far = "" if ai.reposts else " (platform re-posts not measured)"
+            rows.append(f"<p>Weakest case: {v.worst_case}, {v.worst_db:+.1f} dB{so_far}.</p>")
+        if v.measured:
+            rows.append(f"<p>Measured on: {', '.join(v.measured)}.</p>")
+        if v.held_out:
+            held = ", ".join(f"{n} (latent shift x{shift:.1f})" for n, shift in v.held_out)
+            rows.append(f"<p>Not attacked, measured only: {held}.</p>")
         self.setText("".join(rows))
 
 
 class CompareView(QWidget):
-    """Mode buttons, the canvases of each mode and the scores beside them."""
+    """Mode buttons, the canvases of each mode and the scores beside them.
+
+    It shows one photo at a time, named by its queue item's ``uid``: pictures and scores for
+    any other uid are refused, so a late result never lands on the wrong photo.
+    """
 
     mode_changed = Signal(str)
+    reposts_requested = Signal(int)
+    """The person asked for the platform re-post scores of the photo shown (its uid)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = ViewState(self)
+        self.reposts_pending = False
+        self.ai_waits = False
+        """The AI view waits for the protect run to end (it is not being measured yet)."""
         self._mode = "split"
-        self._analysis: Any = None
+        self._uid: int | None = None
+        self._name = ""
+        self._has_pictures = False
+        self._result: Any = None
+        self._attacked: tuple[str, ...] = ()
+        self._ai: Any = None
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 0, 0)
         self._buttons = QButtonGroup(self)
@@ -296,7 +367,15 @@ class CompareView(QWidget):
         self._stack.addWidget(_pair(self.ai_left, self.ai_right))
         self.empty = EmptyState()
         self._stack.addWidget(self.empty)
+        self.loading = QLabel()
+        self.loading.setObjectName("empty-text")
+        self.loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.loading.setWordWrap(True)
+        self._stack.addWidget(self.loading)
+        self.preview_canvas = Canvas(self.state)
+        self._stack.addWidget(self.preview_canvas)
         self.scores = ScoresPanel()
+        self.scores.linkActivated.connect(self._link)
 
         body = QHBoxLayout()
         body.setContentsMargins(0, 0, 0, 0)
@@ -308,54 +387,154 @@ class CompareView(QWidget):
         outer.addLayout(body, 1)
         self.state.view_changed.connect(self._show_zoom)
         self.set_mode("split")
-        self.set_analysis(None)
+        self.clear()
 
     @property
     def mode(self) -> str:
         return self._mode
 
     @property
-    def analysis(self) -> Any:
-        return self._analysis
+    def shown_uid(self) -> int | None:
+        """The queue item whose pictures are on screen (None: none)."""
+        return self._uid if self._has_pictures else None
+
+    @property
+    def current_uid(self) -> int | None:
+        """The queue item this view is about (its pictures may still be loading)."""
+        return self._uid
 
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown compare mode {mode!r}: use one of {', '.join(MODES)}")
         self._mode = mode
         self._buttons.button(MODES.index(mode)).setChecked(True)
-        if self._analysis is not None:
+        if self._has_pictures:
             self._stack.setCurrentIndex(MODES.index(mode))
         self.mode_changed.emit(mode)
 
-    def set_busy(self, message: str) -> None:
-        self.scores.set_report(None, busy=message)
+    def clear(self) -> None:
+        """The empty state: no photo."""
+        self._uid, self._has_pictures, self._result = None, False, None
+        for c in self._canvases():
+            c.set_pictures(None)
+        self._stack.setCurrentWidget(self.empty)
+        self.scores.show_scores(None)
 
-    def set_analysis(self, analysis: Any) -> None:
-        """Show an :class:`~cloak.gui.state.Analysis` (None shows the empty state)."""
-        self._analysis = analysis
-        if analysis is None:
-            self._stack.setCurrentWidget(self.empty)
-            self.scores.set_report(None)
-            return
-        orig, prot = to_pixmap(analysis.original), to_pixmap(analysis.protected)
+    def show_photo(
+        self,
+        uid: int,
+        name: str,
+        result: Any,
+        pictures: Any = None,
+        ai: Any = None,
+        attacked: tuple[str, ...] = (),
+    ) -> None:
+        """Show queue item ``uid``: its pictures now if given, else a loading note for it."""
+        if uid != self._uid:
+            self._uid, self._has_pictures = uid, False
+            self.reposts_pending = False
+            for c in self._canvases():
+                c.set_pictures(None)
+        self._name, self._result, self._attacked = name, result, attacked
+        if pictures is not None:
+            self.set_pictures(uid, pictures)
+        elif not self._has_pictures:
+            self.loading.setText(f"Loading {name}\u2026")
+            self._stack.setCurrentWidget(self.loading)
+        self.set_ai(uid, ai)
+
+    def show_failed(self, uid: int, name: str, reason: str) -> None:
+        """A photo that could not be protected: why, and how to run it again."""
+        self._uid, self._has_pictures, self._result = uid, False, None
+        for c in self._canvases():
+            c.set_pictures(None)
+        self.loading.setText(f"{name} could not be protected:\n{reason}")
+        self._stack.setCurrentWidget(self.loading)
+        self.scores.show_scores(
+            None, note=f"{name} failed. Protect > Retry failed runs it again once fixed."
+        )
+
+    def show_original(self, uid: int, path: Any) -> None:
+        """A photo not protected yet: its original alone (read scaled down, which is cheap)."""
+        from PySide6.QtGui import QImageReader
+
+        if self._uid == uid and not self._has_pictures and self.preview_canvas._left is not None:
+            return  # already shown (a re-read would block the window for nothing)
+        self._uid, self._has_pictures, self._result = uid, False, None
+        reader = QImageReader(str(path))
+        reader.setAutoTransform(True)
+        size = reader.size()
+        if size.isValid() and max(size.width(), size.height()) > PREVIEW_LONG_SIDE:
+            reader.setScaledSize(size * (PREVIEW_LONG_SIDE / max(size.width(), size.height())))
+        img = reader.read()
+        for c in self._canvases():
+            c.set_pictures(None)
+        if img.isNull():
+            self.loading.setText(f"{path.name}: not protected yet (no preview)")
+            self._stack.setCurrentWidget(self.loading)
+        else:
+            self.preview_canvas.set_pictures(
+                QPixmap.fromImage(img), labels=("Original: not protected yet", "")
+            )
+            self._stack.setCurrentWidget(self.preview_canvas)
+        self.scores.show_scores(None, note=f"{path.name} is not protected yet. Press Protect.")
+
+    def set_pictures(self, uid: int, pictures: Any) -> bool:
+        """Show :class:`~cloak.gui.worker.Pictures` of ``uid``; False if another is shown."""
+        if uid != self._uid:
+            return False
+        orig, prot = to_pixmap(pictures.original), to_pixmap(pictures.protected)
         self.split_canvas.set_pictures(orig, prot, ("Original", "Protected"))
         self.side_left.set_pictures(orig, labels=("Original", ""))
         self.side_right.set_pictures(prot, labels=("Protected", ""))
-        self.diff_canvas.set_pictures(to_pixmap(analysis.heat), labels=("Change x10", ""))
-        if analysis.ai_original is not None:
-            enc = analysis.encoder
+        if pictures.heat is not None:
+            self.diff_canvas.set_pictures(to_pixmap(pictures.heat), labels=("Change x10", ""))
+        else:
+            self.diff_canvas.set_pictures(prot, labels=("Change x10: comes with the AI view", ""))
+        if self.ai_left._left is None:
+            wait = "AI view: when the run ends" if self.ai_waits else "AI view: measuring\u2026"
+            self.ai_left.set_pictures(orig, labels=(wait, ""))
+            self.ai_right.set_pictures(prot, labels=(wait, ""))
+        self._has_pictures = True
+        self._stack.setCurrentIndex(MODES.index(self._mode))
+        return True
+
+    def set_ai(self, uid: int, ai: Any) -> bool:
+        """Show the AI view and scores of ``uid`` (None: still measuring)."""
+        if uid != self._uid:
+            return False
+        if ai is not None and ai.original is not None:
+            enc = ai.encoder
             self.ai_left.set_pictures(
-                to_pixmap(analysis.ai_original), labels=(f"AI view of original ({enc})", "")
+                to_pixmap(ai.original), labels=(f"AI view of original ({enc})", "")
             )
             self.ai_right.set_pictures(
-                to_pixmap(analysis.ai_protected), labels=(f"AI view of protected ({enc})", "")
+                to_pixmap(ai.protected), labels=(f"AI view of protected ({enc})", "")
             )
-        else:
+        elif ai is not None:
             none = "No encoder with a decoder"
-            self.ai_left.set_pictures(orig, labels=(none, ""))
-            self.ai_right.set_pictures(prot, labels=(none, ""))
-        self.scores.set_report(analysis.report, busy="Scoring...")
-        self._stack.setCurrentIndex(MODES.index(self._mode))
+            self.ai_left.set_pictures(self.side_left._left, labels=(none, ""))
+            self.ai_right.set_pictures(self.side_right._left, labels=(none, ""))
+        self._ai = ai
+        self.scores.show_scores(
+            self._result, ai, self._attacked, "", self.reposts_pending, self.ai_waits
+        )
+        return True
+
+    def _link(self, href: str) -> None:
+        if href == "reposts" and self._uid is not None:
+            self.reposts_requested.emit(self._uid)
+
+    def _canvases(self) -> list[Canvas]:
+        return [
+            self.split_canvas,
+            self.side_left,
+            self.side_right,
+            self.diff_canvas,
+            self.ai_left,
+            self.ai_right,
+            self.preview_canvas,
+        ]
 
     def _show_zoom(self) -> None:
         z = self.state.zoom

@@ -7,11 +7,13 @@ It owns no protection logic: photos go to :class:`~cloak.gui.state.QueueModel`, 
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QUrl, Signal, Slot
+from PySide6.QtCore import QSettings, Qt, QThreadPool, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -19,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -26,9 +29,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import GeneratorWorker
 
+from cloak.config import ProtectConfig
 from cloak.gui.art import STYLE, app_icon
 from cloak.gui.compare_view import MODE_TITLES, MODES, CompareView
+from cloak.gui.encoder_bar import EncoderBar, EncoderState
 from cloak.gui.queue_view import QueueView
 from cloak.gui.settings_panel import SettingsPanel
 from cloak.gui.state import (
@@ -42,26 +48,32 @@ from cloak.gui.state import (
     copy_protected,
 )
 from cloak.gui.worker import (
+    AiView,
     BatchDone,
     EncoderLoader,
+    EncoderSource,
     EncodersReady,
+    FixedEncoders,
     ItemDone,
     ItemProgress,
     LoadStatus,
     ModelLoader,
-    Worker,
+    Pictures,
     analyse_task,
+    make_worker,
     protect_task,
 )
 from cloak.photo_io import SUPPORTED_SUFFIXES
 
 QUEUED = Qt.ConnectionType.QueuedConnection
 """Worker signals always reach the window on the UI thread."""
+KEEP_PICTURES = 3
+"""Display pictures are kept in memory for this many recently shown photos."""
 
 
 def _fmt_eta(seconds: float | None) -> str:
     if seconds is None:
-        return "estimating time left..."
+        return "time left known after the first photo"
     s = int(seconds + 0.5)
     return f"about {s // 60} min {s % 60:02d} s left" if s >= 60 else f"about {s} s left"
 
@@ -73,11 +85,26 @@ class MainWindow(QMainWindow):
         settings: Where settings persist (default ``QSettings("Cloak", "Cloak")``).
         encoder_loader: ``loader(names) -> (encoders, missing)``; tests inject tiny encoders.
         models_dir: Weights folder for the default loader.
-        offline: Never download weights (default loader).
+        offline: Kept for the command line; the app downloads only when asked (Download).
+        source: Where encoders come from (overrides ``encoder_loader``).
+
+    Signals:
+        run_finished: A protect run ended (done, cancelled or failed).
+        analysis_ready: A row's AI view and scores arrived (and again with re-posts).
+        ai_ready: ``(uid, reposts)``: an item's AI view and scores arrived.
+        photo_shown: ``(uid, seconds)``: a protected photo appeared, seconds after it was saved.
+        record: Every record of the protect worker, on the UI thread.
+        worker_created: A protect worker, before it starts.
+        encoders_changed: A download ended.
     """
 
     run_finished = Signal()
     analysis_ready = Signal(int)
+    ai_ready = Signal(int, bool)
+    photo_shown = Signal(int, float)
+    record = Signal(object)
+    worker_created = Signal(object)
+    encoders_changed = Signal()
 
     def __init__(
         self,
@@ -85,6 +112,7 @@ class MainWindow(QMainWindow):
         encoder_loader: EncoderLoader | None = None,
         models_dir: str | Path | None = None,
         offline: bool | None = None,
+        source: EncoderSource | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle("Cloak: protect your photos from AI editing")
@@ -93,17 +121,36 @@ class MainWindow(QMainWindow):
         self.setStyleSheet(STYLE)
         self.queue = QueueModel(self)
         self.settings = SettingsModel(settings, self)
-        self.loader: EncoderLoader = encoder_loader or ModelLoader(models_dir, offline)
-        self.worker: Worker | None = None
-        self.analyser: Worker | None = None
-        self._old: list[Worker] = []
+        if source is None:
+            source = (
+                FixedEncoders(encoder_loader)
+                if encoder_loader is not None
+                else ModelLoader(models_dir, offline)
+            )
+        self.source: EncoderSource = source
+        self.worker: GeneratorWorker | None = None
+        self.analyser: GeneratorWorker | None = None
+        self._analysing: int | None = None
+        self._reposts_after: int | None = None
+        self._step_s: float | None = None  # the last attack step's wall time (cancel's wait)
+        self._last_step_at: float | None = None
         self._encoders: list[Any] | None = None
         self._encoders_key: tuple[str, ...] = ()
-        self._pending_analysis: int | None = None
-        self.attacker_long_side: int | None = None  # None: the metrics' default (768 px)
+        self._run_attacked: tuple[str, ...] = ()
+        self._run_counts: dict[str, int] = {}
+        self._errored = False
+        self._recent: list[int] = []
+        self.shown_after_s: float | None = None
+        self.attacker_long_side: int | None = None  # None: cloak.metrics.ATTACKER_LONG_SIDE
         self._build()
         self._actions()
         self._set_busy(False)
+        self.encoder_state = EncoderState(
+            self.source, self.settings, self.encoder_bar, self.settings_panel, self
+        )
+        self.encoder_state.downloaded.connect(self._encoders_downloaded)
+        self.encoder_state.status.connect(self.status.setText)
+        self.compare.reposts_requested.connect(self.request_reposts)
 
     # Layout
 
@@ -118,6 +165,7 @@ class MainWindow(QMainWindow):
         self.save_button = QPushButton("Save as...")
         self.save_all_button = QPushButton("Save all...")
         self.folder_button = QPushButton("Open output folder")
+        self.encoder_bar = EncoderBar()
         self.banner = QFrame()
         self.banner.setObjectName("banner")
         self.banner_text = QLabel()
@@ -150,6 +198,7 @@ class MainWindow(QMainWindow):
         right = QWidget()
         rv = QVBoxLayout(right)
         rv.setContentsMargins(0, 0, 0, 0)
+        rv.addWidget(self.encoder_bar)
         rv.addWidget(self.banner)
         rv.addWidget(self.compare, 1)
         saves = QHBoxLayout()
@@ -207,6 +256,7 @@ class MainWindow(QMainWindow):
         p = bar.addMenu("&Protect")
         self.protect_action = act(p, "&Protect", ["Ctrl+Return", "Ctrl+Enter"], self.protect)
         self.cancel_action = act(p, "&Cancel", ["Esc"], self.cancel)
+        self.retry_action = act(p, "&Retry failed", [], self.retry_failed)
         v = bar.addMenu("&View")
         self.mode_actions = []
         for i, mode in enumerate(MODES):
@@ -253,57 +303,140 @@ class MainWindow(QMainWindow):
             self.add_paths(paths)
             event.acceptProposedAction()
 
+    # Encoders
+
+    def refresh_encoders(self) -> None:
+        """Say which chosen encoders are on this computer; offer to download the rest."""
+        self.encoder_state.refresh()
+
+    def download_missing(self) -> GeneratorWorker | None:
+        """Download the chosen encoders that are missing, in a worker."""
+        return self.encoder_state.download_missing()
+
+    @property
+    def downloader(self) -> GeneratorWorker | None:
+        return self.encoder_state.downloader
+
+    def _encoders_downloaded(self) -> None:
+        self._encoders, self._encoders_key = None, ()  # load the new ones on the next run
+        self.encoders_changed.emit()
+
     # Protecting
 
     @property
     def busy(self) -> bool:
-        return self.worker is not None and self.worker.running
+        return self.worker is not None
 
-    def protect(self) -> Worker | None:
-        """Protect the queued photos that are not done yet (all of them if every one is)."""
+    def protect(self) -> GeneratorWorker | None:
+        """Protect the waiting photos; if none waits, offer to redo the done ones."""
         if self.busy:
             return None
-        rows = self.queue.rows_to_protect()
-        todo = [r for r in rows if self.queue.item(r).status != DONE] or rows
+        todo = self.queue.rows_to_protect()
+        config = self.settings.config
         if not todo:
-            self.status.setText("Open photos first (Ctrl+O), or drop them on the window.")
+            done = self.queue.rows_done()
+            cur = self.queue_view.current_row()
+            if cur >= 0 and self.queue.item(cur).status == FAILED:
+                self.status.setText("Failed photos wait for Protect > Retry failed.")
+                return None
+            redo = [cur] if cur in done else done
+            if redo and self.confirm_replace(redo):
+                todo = redo
+                config = config.replace(output=dataclasses.replace(config.output, overwrite=True))
+            elif not redo and self.queue.rows_failed():
+                self.status.setText("Failed photos wait for Protect > Retry failed.")
+                return None
+            elif not redo:
+                self.status.setText("Open photos first (Ctrl+O), or drop them on the window.")
+                return None
+            else:
+                self.status.setText("Kept the protected copy as it is.")
+                return None
+        return self._run(todo, config)
+
+    def confirm_replace(self, rows: Sequence[int]) -> bool:
+        """Ask before replacing protected copies (the originals are never touched)."""
+        names = ", ".join(self.queue.item(r).source.name for r in rows[:3])
+        more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
+        title = "Replace the protected copy?" if len(rows) == 1 else "Replace the protected copies?"
+        answer = QMessageBox.question(
+            self,
+            title,
+            f"{names}{more} {'is' if len(rows) == 1 else 'are'} already protected. Protect "
+            f"again with the {self.settings.preset_name.capitalize()} settings and replace the "
+            "protected copy? The original stays untouched.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def retry_failed(self) -> GeneratorWorker | None:
+        """Run the failed photos again (they are not retried unless asked)."""
+        if self.busy:
             return None
+        rows = self.queue.rows_failed()
+        if not rows:
+            self.status.setText("No failed photo to retry.")
+            return None
+        for r in rows:
+            self.queue.update(r, status=WAITING, message="")
+        return self._run(rows, self.settings.config)
+
+    def _run(self, todo: list[int], config: ProtectConfig) -> GeneratorWorker:
         self.banner.hide()
         for r in todo:
-            self.queue.update(r, status=WAITING, progress=0.0, message="", analysis=None)
-        config = self.settings.config
+            self.queue.update(r, status=WAITING, progress=0.0, message="", pictures=None, ai=None)
+        # A photo protected again shows its original until the new copy is done.
+        self.show_row(self.queue_view.current_row())
         cached = self._encoders if self._encoders_key == config.encoders else None
+        items = [self.queue.item(r) for r in todo]
         task = protect_task(
             todo,
-            [self.queue.item(r).source for r in todo],
+            [it.uid for it in items],
+            [it.source for it in items],
             config,
             self.settings.out_dir,
-            self.loader,
+            self.source,
             cached,
         )
-        w = Worker(task)
+        w = make_worker(task)
         w.yielded.connect(self._on_progress, QUEUED)
         w.returned.connect(self._on_returned, QUEUED)
         w.errored.connect(self._on_error, QUEUED)
         w.finished.connect(self._on_finished, QUEUED)
         self.worker = w
+        self._run_attacked = tuple(config.encoders)
+        self._run_counts = {"protected": 0, "failed": 0, "skipped": 0}
+        self._step_s = self._last_step_at = None
         self._set_busy(True)
+        self.progress.setRange(0, 1000)
         self.progress.setValue(0)
         self.status.setText("Starting...")
+        self.worker_created.emit(w)
         w.start()
         return w
 
     def cancel(self) -> None:
         """Stop at the next step; nothing half-written is kept."""
-        if self.busy and self.worker is not None:
-            self.worker.cancel()
-            self.status.setText("Cancelling...")
+        if self.worker is not None:
+            self.worker.quit()
+            step = self._step_s
+            wait = f"; a step takes about {step:.0f} s here" if step and step >= 1.5 else ""
+            self.status.setText(
+                f"Cancelling: stopping after the current step{wait} (loading or saving a "
+                "photo finishes first)..."
+            )
 
     @Slot(object)
     def _on_progress(self, rec: object) -> None:
+        self.record.emit(rec)
         if isinstance(rec, EncodersReady):
             self._encoders = rec.encoders
-            self._encoders_key = self.settings.config.encoders
+            self._encoders_key = self._run_attacked
+            self._run_attacked = tuple(e.name for e in rec.encoders) or self._run_attacked
+            if rec.missing:
+                self.encoder_state.details = "\n".join(f"{n}: {r}" for n, r in rec.missing.items())
+            self.refresh_encoders()
         elif isinstance(rec, LoadStatus):
             self.status.setText(rec.message)
             if rec.total:
@@ -312,6 +445,10 @@ class MainWindow(QMainWindow):
             else:
                 self.progress.setRange(0, 0)
         elif isinstance(rec, ItemProgress):
+            now = time.perf_counter()
+            if self._last_step_at is not None and rec.stage == "attack":
+                self._step_s = now - self._last_step_at
+            self._last_step_at = now
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(rec.overall * 1000))
             self.queue.update(rec.row, status=PROTECTING, progress=rec.fraction)
@@ -321,63 +458,77 @@ class MainWindow(QMainWindow):
                 f"{round(rec.overall * 100)}%, {_fmt_eta(rec.eta_s)}"
             )
         elif isinstance(rec, ItemDone):
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(rec.overall * 1000))
-            res = rec.result
-            if res.status == "failed":
-                msg = res.message
-                prefix = f"{self.queue.item(rec.row).source}: "
-                msg = msg[len(prefix) :] if msg.startswith(prefix) else msg
-                self.queue.update(rec.row, status=FAILED, progress=0.0, message=msg, result=res)
-            else:
-                # Notes such as "animated GIF: only the first frame is protected" stay visible.
-                note = "kept the earlier copy" if res.status == "skipped" else res.message
-                self.queue.update(rec.row, status=DONE, progress=1.0, message=note, result=res)
-                if rec.row == self.queue_view.current_row():
-                    self.request_analysis(rec.row)
+            self._item_done(rec)
+
+    def _item_done(self, rec: ItemDone) -> None:
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(int(rec.overall * 1000))
+        res = rec.result
+        self._run_counts[res.status] = self._run_counts.get(res.status, 0) + 1
+        if res.status == "failed":
+            msg = res.message
+            prefix = f"{self.queue.item(rec.row).source}: "
+            msg = msg[len(prefix) :] if msg.startswith(prefix) else msg
+            self.queue.update(rec.row, status=FAILED, progress=0.0, message=msg, result=res)
+            if rec.row == self.queue_view.current_row():
+                self.show_row(rec.row)
+            return
+        # Notes such as "animated GIF: only the first frame is protected" stay visible.
+        note = "kept the earlier copy" if res.status == "skipped" else res.message
+        self.queue.update(
+            rec.row,
+            status=DONE,
+            progress=1.0,
+            message=note,
+            result=res,
+            pictures=rec.pictures,
+            ai=None,
+            attacked=self._run_attacked,
+        )
+        self._keep_pictures(rec.row)
+        if rec.row == self.queue_view.current_row():
+            self.show_row(rec.row)
+            if rec.pictures is not None and rec.done_at:
+                self.shown_after_s = time.perf_counter() - rec.done_at
+                self.photo_shown.emit(self.queue.item(rec.row).uid, self.shown_after_s)
 
     @Slot(object)
     def _on_returned(self, done: BatchDone) -> None:
         self._encoders = done.encoders
-        self._encoders_key = self.settings.config.encoders
-        for i, item in enumerate(self.queue.items):
-            if item.status == PROTECTING:
-                self.queue.update(i, status=WAITING, progress=0.0, message="cancelled")
-        if done.missing:
-            lines = "\n".join(f"{n}: {r}" for n, r in done.missing.items())
-            self.show_banner(f"Some encoders could not be loaded and were left out:\n{lines}")
-        ok = sum(r.status == "protected" for r in done.results)
-        failed = sum(r.status == "failed" for r in done.results)
-        if done.cancelled:
-            self.status.setText(f"Cancelled. {ok} protected; nothing half-written was kept.")
-        else:
-            extra = f", {failed} failed (see the queue)" if failed else ""
-            self.status.setText(f"Done: {ok} protected{extra}.")
-            self.progress.setValue(self.progress.maximum())
+        self._encoders_key = tuple(self.settings.config.encoders)
 
     @Slot(object)
     def _on_error(self, exc: BaseException) -> None:
-        for i, item in enumerate(self.queue.items):
-            if item.status in (PROTECTING, WAITING):
-                self.queue.update(i, status=WAITING, progress=0.0)
+        self._errored = True
         self.show_banner(str(exc) or type(exc).__name__, error=True)
         self.status.setText("Stopped: see the message above.")
 
     @Slot()
     def _on_finished(self) -> None:
-        self._retire(self.worker)
+        w, self.worker = self.worker, None
+        cancelled = w is not None and w.abort_requested
+        for i, item in enumerate(self.queue.items):
+            if item.status == PROTECTING:
+                self.queue.update(i, status=WAITING, progress=0.0, message="")
+        c = self._run_counts
         self.progress.setRange(0, 1000)
+        if cancelled:
+            self.progress.setValue(0)
+            self.status.setText(
+                f"Cancelled. {c['protected']} protected; nothing half-written was kept."
+            )
+        elif self._errored:
+            self.progress.setValue(0)
+        else:
+            extra = f", {c['failed']} failed (see the queue)" if c["failed"] else ""
+            self.status.setText(f"Done: {c['protected']} protected{extra}.")
+            self.progress.setValue(1000)
+        self._errored = False
         self._set_busy(False)
-        self.run_finished.emit()
         row = self.queue_view.current_row()
         if row >= 0 and self.queue.item(row).status == DONE:
-            self.request_analysis(row)
-
-    def _retire(self, w: Worker | None) -> None:
-        # Keep finished workers referenced until their threads have really ended.
-        self._old = [o for o in self._old if not o.wait(0)]
-        if w is not None:
-            self._old.append(w)
+            self.show_row(row)  # what waited for the run: heatmap, AI view, scores
+        self.run_finished.emit()
 
     def show_banner(self, text: str, error: bool = False) -> None:
         self.banner.setProperty("level", "error" if error else "warning")
@@ -389,6 +540,7 @@ class MainWindow(QMainWindow):
     def _set_busy(self, busy: bool) -> None:
         for w in (self.protect_button, self.protect_action, self.settings_panel, self.open_action):
             w.setEnabled(not busy)
+        self.retry_action.setEnabled(not busy)
         self.open_button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
         self.cancel_action.setEnabled(busy)
@@ -408,58 +560,127 @@ class MainWindow(QMainWindow):
 
     def _current_changed(self, current: Any, _previous: Any) -> None:
         self._update_buttons()
-        row = current.row() if current.isValid() else -1
-        if row >= 0 and self.queue.item(row).status == DONE:
-            self.request_analysis(row)
-        else:
-            self.compare.set_analysis(None)
+        self.show_row(current.row() if current.isValid() else -1)
 
     def _item_changed(self, row: int) -> None:
         if row == self.queue_view.current_row():
             self._update_buttons()
 
-    def request_analysis(self, row: int) -> None:
-        """Show the compare view of ``row``, computing it in a worker the first time."""
+    def show_row(self, row: int) -> None:
+        """Show ``row`` in the compare view: what is known now, the rest when measured."""
+        if row < 0:
+            self.compare.clear()
+            return
         item = self.queue.item(row)
-        if item.analysis is not None:
-            self.compare.set_analysis(item.analysis)
-            self.analysis_ready.emit(row)
+        if item.status == FAILED:
+            self.compare.show_failed(item.uid, item.source.name, item.message)
             return
-        if item.dest is None or not item.dest.is_file() or self._encoders is None:
+        if item.status != DONE or item.dest is None:
+            self.compare.show_original(item.uid, item.source)
             return
-        if self.analyser is not None and self.analyser.running:
-            self._pending_analysis = row
-            return
-        self._pending_analysis = None
-        self.compare.set_busy("Computing the AI view and the scores...")
-        w = Worker(
-            analyse_task(row, item.source, item.dest, self._encoders, self.attacker_long_side)
+        self._keep_pictures(row)
+        self.compare.ai_waits = self.busy
+        self.compare.show_photo(
+            item.uid, item.source.name, item.result, item.pictures, item.ai, item.attacked
         )
-        w.returned.connect(self._on_analysis, QUEUED)
-        w.errored.connect(self._on_analysis_error, QUEUED)
-        w.finished.connect(self._on_analysis_finished, QUEUED)
-        self.analyser = w
+        if item.pictures is None or item.pictures.heat is None or item.ai is None:
+            self.request_analysis(row)
+
+    def request_reposts(self, uid: int) -> GeneratorWorker | None:
+        """Measure the platform re-post scenarios of item ``uid`` (on the person's request)."""
+        row = self.queue.row_of(uid)
+        if row < 0 or self.queue.item(row).ai is None:
+            return None
+        return self.request_analysis(row, reposts=True)
+
+    def request_analysis(self, row: int, reposts: bool = False) -> GeneratorWorker | None:
+        """Fill in what ``row`` lacks (pictures, AI view, scores) in a worker, cheapest first;
+        ``reposts`` adds the platform re-post scenarios."""
+        item = self.queue.item(row)
+        if item.dest is None or not item.dest.is_file() or self._encoders is None:
+            return None
+        if self.busy:
+            # Measured when the run ends: alongside a protection it would slow it down and add
+            # its full-size pictures to the protection's in memory (the peak of a session).
+            self.compare.ai_waits = True
+            self.compare.set_ai(item.uid, item.ai)
+            return None
+        self.compare.ai_waits = False
+        a = self.analyser
+        if a is not None:
+            if self._analysing == item.uid:
+                if reposts:
+                    self._reposts_after = item.uid  # once the AI view of this photo is in
+                    self.compare.reposts_pending = True
+                    self.compare.set_ai(item.uid, item.ai)
+                return a
+            a.quit()  # another photo: stop it at its next stage, its records are dropped
+        encoders = [e for e in self._encoders if e.name in item.attacked] or self._encoders
+        w = make_worker(
+            analyse_task(
+                item.uid,
+                item.source,
+                item.dest,
+                encoders,
+                self.attacker_long_side,
+                need_pictures=item.pictures is None or item.pictures.heat is None,
+                reposts=reposts,
+                known=item.ai,
+            )
+        )
+        self.compare.reposts_pending = reposts
+        if reposts:
+            self.compare.set_ai(item.uid, item.ai)
+        w.yielded.connect(self._on_analysis, QUEUED)
+        w.errored.connect(lambda exc, uid=item.uid: self._on_analysis_error(uid, exc), QUEUED)
+        w.finished.connect(lambda w=w: self._on_analysis_finished(w), QUEUED)
+        self.analyser, self._analysing = w, item.uid
         w.start()
+        return w
 
     @Slot(object)
-    def _on_analysis(self, value: tuple[int, Any]) -> None:
-        row, analysis = value
-        if row < self.queue.rowCount():
-            self.queue.item(row).analysis = analysis
-            if row == self.queue_view.current_row():
-                self.compare.set_analysis(analysis)
+    def _on_analysis(self, rec: Any) -> None:
+        row = self.queue.row_of(rec.uid)
+        if row < 0:
+            return
+        if isinstance(rec, Pictures):
+            if rec.uid in self._recent:
+                self.queue.item(row).pictures = rec
+            self.compare.set_pictures(rec.uid, rec)
+        elif isinstance(rec, AiView):
+            self.queue.item(row).ai = rec
+            if rec.reposts:
+                self.compare.reposts_pending = False
+            self.compare.set_ai(rec.uid, rec)
+            self.ai_ready.emit(rec.uid, rec.reposts)
             self.analysis_ready.emit(row)
 
-    @Slot(object)
-    def _on_analysis_error(self, exc: BaseException) -> None:
-        self.compare.set_busy(f"Could not compare: {exc}")
+    def _on_analysis_error(self, uid: int, exc: BaseException) -> None:
+        if self.compare.current_uid == uid:
+            self.compare.scores.show_scores(None, note=f"Could not compare: {exc}")
 
-    @Slot()
-    def _on_analysis_finished(self) -> None:
-        self._retire(self.analyser)
-        pending, self._pending_analysis = self._pending_analysis, None
-        if pending is not None:
-            self.request_analysis(pending)
+    def _on_analysis_finished(self, w: GeneratorWorker) -> None:
+        if self.analyser is not w:
+            return
+        self.analyser, self._analysing = None, None
+        uid, self._reposts_after = self._reposts_after, None
+        if uid is not None and uid == self.compare.current_uid:
+            self.request_reposts(uid)
+        elif self.compare.reposts_pending:
+            self.compare.reposts_pending = False
+            cur = self.compare.current_uid
+            row = self.queue.row_of(cur) if cur is not None else -1
+            if row >= 0:
+                self.compare.set_ai(cur, self.queue.item(row).ai)
+
+    def _keep_pictures(self, row: int) -> None:
+        """Keep display pictures for the few photos seen last; the others are read again from
+        disk when selected (full-size pictures of every photo would grow without bound)."""
+        uid = self.queue.item(row).uid
+        self._recent = [u for u in self._recent if u != uid][-(KEEP_PICTURES - 1) :] + [uid]
+        for it in self.queue.items:
+            if it.pictures is not None and it.uid not in self._recent:
+                it.pictures = None
 
     # Saving
 
@@ -505,8 +726,8 @@ class MainWindow(QMainWindow):
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802
-        for w in (self.worker, self.analyser):
-            if w is not None and w.running:
-                w.cancel()
-                w.wait(30000)
+        for w in (self.worker, self.analyser, self.downloader):
+            if w is not None:
+                w.quit()
+        QThreadPool.globalInstance().waitForDone(30000)
         super().closeEvent(event)

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cloak.gui.state import PRESET_NOTES, SettingsModel
+from cloak.gui.state import SettingsModel, preset_note
 
 PRESET_TITLES = {"low": "Low", "standard": "Standard", "high": "High", "custom": "Custom"}
 FORMATS = [("Same as the original", None), ("JPEG", "JPEG"), ("PNG", "PNG"), ("WebP", "WEBP")]
@@ -43,6 +43,7 @@ class SettingsPanel(QWidget):
         super().__init__(parent)
         self.model = model
         self._updating = False
+        self._missing: list[str] = []
         self.preset = QComboBox()
         self.preset.setObjectName("preset")
         for key, title in PRESET_TITLES.items():
@@ -132,6 +133,11 @@ class SettingsPanel(QWidget):
         model.out_dir_changed.connect(self.refresh)
         self.refresh()
 
+    def set_missing(self, names: list[str]) -> None:
+        """Encoders chosen but not on this computer: shown unticked, kept in the job."""
+        self._missing = list(names)
+        self.refresh()
+
     def show_advanced(self, on: bool) -> None:
         self.advanced.setVisible(on)
         self.advanced_toggle.setChecked(on)
@@ -143,11 +149,14 @@ class SettingsPanel(QWidget):
         try:
             m, c = self.model, self.model.config
             self.preset.setCurrentIndex(self.preset.findData(m.preset_name))
-            self.note.setText(PRESET_NOTES[m.preset_name])
+            self.note.setText(preset_note(m.preset_name, c))
             self.eps.setValue(c.eps * 255)
             self.steps.setValue(c.steps)
             for name, cb in self.encoders.items():
-                cb.setChecked(name in c.encoders)
+                # Ticked = will be used: chosen and on this computer.
+                absent = name in self._missing
+                cb.setChecked(name in c.encoders and not absent)
+                cb.setText(f"{name} (not downloaded)" if absent else name)
             self.format.setCurrentIndex(max(0, self.format.findData(c.output.format)))
             self.strip_metadata.setChecked(c.output.strip_metadata)
             self.strip_gps.setChecked(c.output.strip_gps)
@@ -165,6 +174,8 @@ class SettingsPanel(QWidget):
             return
         m = self.model
         names = [n for n, cb in self.encoders.items() if cb.isChecked()]
+        # A chosen encoder that is missing stays chosen until downloaded or unchosen by hand.
+        names += [n for n in m.config.encoders if n in self._missing and n not in names]
         if not names:
             # At least one encoder: undo the last uncheck.
             self.refresh()

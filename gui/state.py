@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,19 +17,44 @@ from cloak.jobs import PhotoResult
 from cloak.photo_io import OUTPUT_FORMATS, is_supported, iter_photos
 
 WAITING, PROTECTING, DONE, FAILED = "waiting", "protecting", "done", "failed"
+_UIDS = itertools.count(1)
 
 _JOB_FIELDS = ("encoders", "device", "output", "max_pixels")
 """Fields a preset change keeps: what to attack with and how to write, not how to attack."""
 
-PRESET_NOTES = {
-    "low": "Least visible. Pixels move by at most 4 levels out of 255: invisible on almost every "
-    "photo, but the weakest against AI editors and re-saves.",
-    "standard": "Balanced. At most 8 levels out of 255: a faint grain is visible only when you "
-    "zoom in; AI round trips of the photo come out measurably worse (see the AI view).",
-    "high": "Strongest. At most 12 levels out of 255: you may notice a fine texture on smooth "
-    "skin or sky, but the protection survives platform re-encodes best.",
-    "custom": "Custom settings from the Advanced panel.",
+PRESET_WORDS = {
+    "low": "Least visible, weakest.",
+    "standard": "Balanced.",
+    "high": "Strongest, most visible.",
 }
+"""The one qualitative word per preset; every number shown beside it comes from the preset."""
+
+
+def preset_note(name: str, config: ProtectConfig | None = None) -> str:
+    """What a preset promises, in numbers read from the preset itself (nothing hard-coded).
+
+    ``eps`` is a hard cap on the change of every pixel value before saving; ``min_psnr`` is the
+    floor the perturbation is projected to. A JPEG or WebP save adds its own compression
+    changes on top, so the saved file's largest change can be higher: the scores panel shows
+    the measured figures of each saved photo.
+    """
+    if name == "custom" or name not in PRESETS:
+        words, c = "Custom settings from the Advanced panel.", config
+    else:
+        words, c = PRESET_WORDS.get(name, ""), preset(name)
+    if c is None:
+        return words
+    cap = (
+        f"{c.eps * 255:.0f}"
+        if abs(c.eps * 255 - round(c.eps * 255)) < 1e-6
+        else (f"{c.eps * 255:.1f}")
+    )
+    floor = f"; PSNR at least {c.min_psnr:g} dB" if c.min_psnr is not None else ""
+    return (
+        f"{words} The change is capped at {cap}/255 per pixel value{floor}. A JPEG or WebP "
+        "save adds compression changes on top; the saved file's measured PSNR and largest "
+        "change appear under Scores."
+    )
 
 
 @dataclass
@@ -41,8 +67,14 @@ class QueueItem:
         progress: Fraction of this photo's protection done, 0..1.
         message: The failure reason, or a note about the result.
         result: The engine's result once finished.
-        analysis: The compare view's pictures and scores, computed on demand.
+        pictures: The compare view's pictures (display size, uint8); dropped for photos not
+            shown recently and read again from disk when needed.
+        ai: The AI view and scores (:class:`~cloak.gui.worker.AiView`); its pictures are
+            dropped like ``pictures``, its scores kept.
+        attacked: The encoders the protected copy was made against (the verdict's basis).
         thumbnail: A small preview, loaded when the item is added.
+        uid: Identity of this item: records from workers name it, so a late result is never
+            shown for another photo.
     """
 
     source: Path
@@ -50,8 +82,11 @@ class QueueItem:
     progress: float = 0.0
     message: str = ""
     result: PhotoResult | None = None
-    analysis: Any = None
+    pictures: Any = None
+    ai: Any = None
+    attacked: tuple[str, ...] = ()
     thumbnail: QImage | None = None
+    uid: int = field(default_factory=lambda: next(_UIDS))
 
     @property
     def dest(self) -> Path | None:
@@ -186,12 +221,26 @@ class QueueModel(QAbstractListModel):
         self.item_changed.emit(row)
 
     def rows_to_protect(self) -> list[int]:
-        """Rows that a Protect press should (re)run: everything not failed up front."""
+        """Rows a Protect press runs: those waiting (failed ones wait for "Retry failed")."""
+        return [i for i, it in enumerate(self._items) if it.status in (WAITING, PROTECTING)]
+
+    def rows_failed(self) -> list[int]:
+        """Failed rows that could run again (the file exists and is a photo type)."""
         return [
             i
             for i, it in enumerate(self._items)
-            if it.status != FAILED or it.source.is_file() and is_supported(it.source)
+            if it.status == FAILED and it.source.is_file() and is_supported(it.source)
         ]
+
+    def rows_done(self) -> list[int]:
+        return [i for i, it in enumerate(self._items) if it.status == DONE]
+
+    def row_of(self, uid: int) -> int:
+        """The row of the item with ``uid``, or -1 when it is gone."""
+        for i, it in enumerate(self._items):
+            if it.uid == uid:
+                return i
+        return -1
 
 
 class SettingsModel(QObject):
@@ -356,30 +405,6 @@ def _as_bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.lower() in ("1", "true", "yes")
     return bool(value)
-
-
-@dataclass
-class Analysis:
-    """What the compare view shows for one photo (arrays are (H, W, 3) floats in [0, 1]).
-
-    Attributes:
-        original: The original, at display size.
-        protected: The protected photo as saved, at display size.
-        heat: Amplified |difference|.
-        ai_original: The encoder/decoder round trip of the original.
-        ai_protected: The round trip of the protected photo.
-        encoder: Name of the encoder used for the AI view.
-        report: :class:`cloak.metrics.Report` with PSNR, SSIM and per-scenario damage.
-    """
-
-    original: Any
-    protected: Any
-    heat: Any
-    ai_original: Any = None
-    ai_protected: Any = None
-    encoder: str = ""
-    report: Any = None
-    notes: list[str] = field(default_factory=list)
 
 
 def copy_protected(item: QueueItem, target: str | Path) -> Path:

@@ -1,102 +1,132 @@
-"""Long work off the UI thread: a generator run in a QThread, with cancel at the next step.
+"""Long work off the UI thread: engine generators run by superqt's :class:`GeneratorWorker`.
 
-:class:`Worker` drives any generator function that takes a ``cancel`` callback; its signals are
-started / yielded(record) / returned(value) / errored(exception) / finished, and ``finished``
-is emitted whatever happened, so the window can always re-enable its buttons. The tasks below
-(:func:`protect_task`, :func:`analyse_task`) only call the engine; none re-implements it.
+A task is a generator function that takes a ``cancel`` callback. :func:`make_worker` wraps it
+in a superqt ``GeneratorWorker`` (signals started / yielded / returned / errored / aborted /
+finished) whose ``quit()`` is the cancel: superqt stops at the next yield, and the engine,
+which is handed ``cancel``, stops inside its step loop too, so a cancel acts within one step.
+``finished`` is emitted whatever happened, so the window can always re-enable its buttons.
+
+The tasks below (:func:`protect_task`, :func:`analyse_task`) only call the engine; none
+re-implements it. Every record carries the queue item's ``uid`` so the window can drop a
+record that belongs to a photo no longer shown.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, QThread, Signal
+import numpy as np
+from superqt.utils import GeneratorWorker
 
 from cloak.config import ProtectConfig
-from cloak.engine import run_to_end
+from cloak.eta import EtaEstimator, pixels_of
 from cloak.jobs import PhotoJob, PhotoResult, make_distinct, output_path, run_batch
 
 log = logging.getLogger(__name__)
 
-EncoderLoader = Callable[[Sequence[str]], tuple[list[Any], dict[str, str]]]
-"""``loader(names) -> (encoders, {missing name: reason})``; may raise ``WeightsError``."""
-
 DISPLAY_LONG_SIDE = 1600
 """Compare-view pictures larger than this are shown downscaled (scores use full size)."""
 
+EncoderLoader = Callable[[Sequence[str]], tuple[list[Any], dict[str, str]]]
+"""``loader(names) -> (encoders, {missing name: reason})`` (see :class:`FixedEncoders`)."""
 
-class Worker(QObject):
-    """Runs ``fn(cancel)`` (a generator) in its own QThread.
+Task = Callable[[Callable[[], bool]], Generator[Any, None, Any]]
+"""``task(cancel)``: a generator that checks ``cancel()`` between steps."""
 
-    Signals:
-        started: The generator is about to run.
-        yielded: Each record the generator yields.
-        returned: The generator's return value.
-        errored: The exception that stopped it.
-        finished: Always last, after returned or errored.
+
+def make_worker(task: Task) -> GeneratorWorker:
+    """A superqt worker for ``task``, not started: connect its signals, then ``start()``.
+
+    ``worker.quit()`` cancels: the task sees ``cancel()`` turn true at its next step.
+    """
+    holder: list[GeneratorWorker] = []
+
+    def run() -> Generator[Any, None, Any]:
+        return (yield from task(lambda: holder[0].abort_requested))
+
+    worker = GeneratorWorker(run)
+    holder.append(worker)
+    return worker
+
+
+class EncoderSource(Protocol):
+    """Where the window gets its encoders: what is missing, a download, and loading."""
+
+    def missing(self, names: Sequence[str]) -> list[str]:
+        """Names in ``names`` whose weights are not on this computer."""
+        ...
+
+    def download(self, name: str) -> None:
+        """Fetch ``name``'s weights (may raise)."""
+        ...
+
+    def load(self, names: Sequence[str]) -> tuple[list[Any], dict[str, str]]:
+        """``(encoders, {name left out: reason})``; may raise ``WeightsError``."""
+        ...
+
+
+class ModelLoader:
+    """The real encoders: weights from the models folder, downloaded only on request.
+
+    ``offline`` (or ``HF_HUB_OFFLINE``) refuses downloads; loading never downloads.
     """
 
-    started = Signal()
-    yielded = Signal(object)
-    returned = Signal(object)
-    errored = Signal(object)
-    finished = Signal()
+    def __init__(self, models_dir: str | Path | None = None, offline: bool | None = None) -> None:
+        self.models_dir = models_dir
+        self.offline = offline
 
-    def __init__(self, fn: Callable[[Callable[[], bool]], Generator[Any, None, Any]]) -> None:
-        super().__init__()
-        self._fn = fn
-        self._cancel = threading.Event()
-        self._thread = QThread()
-        self._thread.setObjectName("cloak-worker")
-        self.moveToThread(self._thread)
-        self._thread.started.connect(self._run)
-        self._running = False
+    def missing(self, names: Sequence[str]) -> list[str]:
+        from cloak.models import model_status
 
-    def start(self) -> None:
-        self._running = True
-        self._thread.start()
+        present = {r.name for r in model_status(self.models_dir) if r.available}
+        return [n for n in names if n.lower() not in present]
 
-    def cancel(self) -> None:
-        """Ask the generator to stop at its next step."""
-        self._cancel.set()
+    def download(self, name: str) -> None:
+        from cloak.models import download
+        from cloak.models.weights import is_offline
 
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
+        if is_offline(self.offline):
+            raise RuntimeError(
+                f"{name}: downloads are off (--offline or HF_HUB_OFFLINE=1); start the app "
+                "without them to download"
+            )
+        download(name, models_dir=self.models_dir, progress=False)
 
-    @property
-    def running(self) -> bool:
-        return self._running
+    def load(self, names: Sequence[str]) -> tuple[list[Any], dict[str, str]]:
+        from cloak.models import load_ensemble
 
-    def wait(self, ms: int = 30000) -> bool:
-        """Block until the thread has ended (for shutdown)."""
-        return self._thread.wait(ms)
-
-    def _run(self) -> None:
-        self.started.emit()
-        try:
-            self.returned.emit(run_to_end(self._fn(self._cancel.is_set), self.yielded.emit))
-        except Exception as exc:  # noqa: BLE001 - every error must reach the window
-            log.debug("worker failed", exc_info=True)
-            self.errored.emit(exc)
-        finally:
-            self._running = False
-            self.finished.emit()
-            self._thread.quit()
+        # Only what is on disk is loaded: downloads happen when the person asks for them.
+        return load_ensemble(names, models_dir=self.models_dir, offline=True)
 
 
-# Records the protect task yields
+class FixedEncoders:
+    """Encoders from a function ``names -> (encoders, missing)`` (tests inject tiny ones)."""
+
+    def __init__(self, fn: EncoderLoader) -> None:
+        self.fn = fn
+
+    def missing(self, names: Sequence[str]) -> list[str]:
+        return []
+
+    def download(self, name: str) -> None:
+        raise RuntimeError(f"{name}: these encoders cannot be downloaded")
+
+    def load(self, names: Sequence[str]) -> tuple[list[Any], dict[str, str]]:
+        return self.fn(names)
+
+
+# Records the tasks yield
 
 
 @dataclass
 class LoadStatus:
-    """Weights are being downloaded or loaded: ``done`` of ``total`` (0 total = busy)."""
+    """Something slow is under way: ``done`` of ``total`` (0 total = busy)."""
 
     message: str
     done: int = 0
@@ -123,12 +153,32 @@ class ItemProgress:
 
 
 @dataclass
+class Pictures:
+    """A protected photo and its original at display size, as uint8 (H, W, 3) arrays.
+
+    ``heat`` (the amplified change) needs both photos at full size: it is None in the quick
+    pictures shown the moment a photo is done, and comes with the analysis.
+    """
+
+    uid: int
+    original: np.ndarray
+    protected: np.ndarray
+    heat: np.ndarray | None
+
+
+@dataclass
 class ItemDone:
-    """One photo finished (protected, skipped or failed)."""
+    """One photo finished (protected, skipped or failed), with its pictures when protected.
+
+    ``done_at`` is the ``time.perf_counter()`` when the file was written, so the window can
+    tell how long the picture took to appear.
+    """
 
     row: int
     result: PhotoResult
     overall: float
+    pictures: Pictures | None = None
+    done_at: float = 0.0
 
 
 @dataclass
@@ -141,85 +191,108 @@ class BatchDone:
     cancelled: bool = False
 
 
-class ModelLoader:
-    """The real encoder loader: downloads missing weights (unless offline), then loads."""
+@dataclass
+class AiView:
+    """The encoder/decoder round trips of one photo at the attacker's size, and its scores."""
 
-    def __init__(self, models_dir: str | Path | None = None, offline: bool | None = None) -> None:
-        self.models_dir = models_dir
-        self.offline = offline
-
-    def to_download(self, names: Sequence[str]) -> list[str]:
-        """Names whose weights are not all present locally (and may be downloaded)."""
-        from cloak.models import model_status
-        from cloak.models.weights import is_offline
-
-        if is_offline(self.offline):
-            return []
-        present = {r.name for r in model_status(self.models_dir) if r.available}
-        return [n for n in names if n.lower() not in present]
-
-    def download(self, name: str) -> None:
-        from cloak.models import download
-
-        download(name, models_dir=self.models_dir, progress=False)
-
-    def __call__(self, names: Sequence[str]) -> tuple[list[Any], dict[str, str]]:
-        from cloak.models import load_ensemble
-
-        return load_ensemble(names, models_dir=self.models_dir, offline=self.offline)
+    uid: int
+    encoder: str
+    original: np.ndarray | None
+    protected: np.ndarray | None
+    report: Any
+    reposts: bool
+    seconds: float
 
 
-def _eta(started: float, overall: float) -> float | None:
-    if overall <= 0.02:
-        return None
-    spent = time.perf_counter() - started
-    return spent / overall * (1.0 - overall)
+def _uint8(x: Any) -> np.ndarray:
+    """(1, 3, H, W) tensor in [0, 1] -> display-size (H, W, 3) uint8 (a quarter of float32)."""
+    from cloak.metrics import to_array
+    from cloak.transforms import resize_long_side
+
+    if max(x.shape[-2:]) > DISPLAY_LONG_SIDE:
+        x = resize_long_side(x, DISPLAY_LONG_SIDE)
+    return (to_array(x) * 255.0 + 0.5).astype(np.uint8)
+
+
+def load_pair(source: Path, dest: Path) -> tuple[Any, Any]:
+    """The original and the protected photo as full-size (1, 3, H, W) tensors."""
+    from cloak.metrics import to_tensor
+    from cloak.photo_io import load_photo
+
+    original = to_tensor(load_photo(source).rgb)
+    protected = to_tensor(load_photo(dest).rgb)
+    if protected.shape != original.shape:
+        raise ValueError(f"{dest.name}: its size differs from the original {source.name}")
+    return original, protected
+
+
+def read_scaled(path: Path, long_side: int = DISPLAY_LONG_SIDE) -> np.ndarray:
+    """A photo file at display size as (H, W, 3) uint8, scaled while decoding (a JPEG decodes
+    straight to 1/2, 1/4 or 1/8 size), so it costs a fraction of a full decode."""
+    from PySide6.QtGui import QImage, QImageReader
+
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)
+    size = reader.size()
+    if size.isValid() and max(size.width(), size.height()) > long_side:
+        reader.setScaledSize(size * (long_side / max(size.width(), size.height())))
+    img = reader.read()
+    if img.isNull():
+        raise ValueError(f"{path.name}: cannot be read for display ({reader.errorString()})")
+    img = img.convertToFormat(QImage.Format.Format_RGB888)
+    w, h, stride = img.width(), img.height(), img.bytesPerLine()
+    rows = np.frombuffer(img.constBits(), np.uint8, count=stride * h).reshape(h, stride)
+    return rows[:, : w * 3].reshape(h, w, 3).copy()
+
+
+def quick_pictures(uid: int, source: Path, dest: Path) -> Pictures:
+    """The original and the protected file at display size, read cheaply (no heatmap)."""
+    return Pictures(uid, read_scaled(source), read_scaled(dest), None)
+
+
+def pictures_of(uid: int, original: Any, protected: Any) -> Pictures:
+    """Display-size pictures of a pair (the heatmap is computed at full size first)."""
+    from cloak.compare import heatmap
+
+    return Pictures(
+        uid, _uint8(original), _uint8(protected), _uint8(heatmap(original, protected, 10.0))
+    )
 
 
 def protect_task(
     rows: Sequence[int],
+    uids: Sequence[int],
     sources: Sequence[Path],
     config: ProtectConfig,
     out_dir: Path | None,
-    loader: EncoderLoader,
+    source: EncoderSource,
     encoders: list[Any] | None = None,
-) -> Callable[[Callable[[], bool]], Generator[Any, None, BatchDone]]:
-    """A protect run over queue ``rows`` (their ``sources``), for :class:`Worker`.
+) -> Task:
+    """A protect run over queue ``rows`` (items ``uids``, files ``sources``).
 
-    Encoders are loaded (and downloaded on first run) inside the worker unless ``encoders`` is
-    given; the batch goes on past failed photos, and cancelling stops at the next step.
+    Encoders are loaded inside the worker unless ``encoders`` is given; the batch goes on past
+    failed photos, and cancelling stops at the next step. Each protected photo comes back with
+    its display pictures, so the window can show it at once.
     """
 
     def run(cancel: Callable[[], bool]) -> Generator[Any, None, BatchDone]:
         missing: dict[str, str] = {}
         encs = encoders
         if encs is None:
-            wanted = list(config.encoders)
-            fetch = getattr(loader, "to_download", None)
-            todo = fetch(wanted) if fetch is not None else []
-            for i, name in enumerate(todo):
-                if cancel():
-                    return BatchDone([], [], cancelled=True)
-                yield LoadStatus(
-                    f"First run: downloading the weights of {name} ({i + 1} of {len(todo)})...",
-                    i,
-                    len(todo),
-                )
-                try:
-                    loader.download(name)  # type: ignore[attr-defined]
-                except Exception as exc:  # noqa: BLE001 - load_ensemble reports it below
-                    missing[name] = str(exc)
             yield LoadStatus("Loading the encoders...")
-            encs, more = loader(wanted)
-            missing.update(more)
+            encs, missing = source.load(list(config.encoders))
             yield EncodersReady(list(encs), dict(missing))
         jobs = [PhotoJob(src, output_path(src, out_dir, config, None)) for src in sources]
         make_distinct(jobs)
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
+        pixels = pixels_of(sources)
+        eta = EtaEstimator()
         total = max(1, len(jobs))
         batch = run_batch(jobs, config, encs, cancel)
+        # A photo's time runs from the end of the one before (or the batch's start), so its
+        # decoding, before its first progress record, is counted too.
+        photo_started = time.perf_counter()
         while True:
             try:
                 ev = next(batch)
@@ -232,66 +305,81 @@ def protect_task(
                 if ev.progress.stage == "lift":
                     frac = 0.99
                 overall = (ev.index + frac) / total
-                yield ItemProgress(row, frac, overall, _eta(started, overall), ev.progress.stage)
+                left = eta.remaining(pixels[ev.index + 1 :], pixels[ev.index], frac)
+                yield ItemProgress(row, frac, overall, left, ev.progress.stage)
             elif ev.result is not None:
-                yield ItemDone(row, ev.result, (ev.index + 1) / total)
+                res = ev.result
+                done_at = time.perf_counter()
+                pics = None
+                if res.status == "protected" and not cancel():
+                    try:
+                        pics = quick_pictures(uids[ev.index], res.source, res.dest)
+                    except Exception:  # noqa: BLE001 - the compare view loads it again later
+                        log.debug("pictures of %s failed", res.dest, exc_info=True)
+                if res.status == "protected":
+                    # The whole wall time of the photo, pictures included, is what the next
+                    # photos will cost too.
+                    eta.observe(pixels[ev.index], time.perf_counter() - photo_started)
+                yield ItemDone(row, res, (ev.index + 1) / total, pics, done_at)
+                photo_started = time.perf_counter()
         return BatchDone(results, list(encs), missing, cancelled=cancel())
 
     return run
 
 
-def _display(x: Any) -> Any:
-    from cloak.metrics import to_array
-    from cloak.transforms import resize_long_side
-
-    if max(x.shape[-2:]) > DISPLAY_LONG_SIDE:
-        x = resize_long_side(x, DISPLAY_LONG_SIDE)
-    return to_array(x)
-
-
 def analyse_task(
-    row: int,
+    uid: int,
     source: Path,
     dest: Path,
     encoders: Sequence[Any],
     attacker_long_side: int | None = None,
-) -> Callable[[Callable[[], bool]], Generator[Any, None, tuple[int, Any]]]:
-    """Pictures and scores for the compare view of one protected photo, for :class:`Worker`.
+    need_pictures: bool = True,
+    reposts: bool = False,
+    known: AiView | None = None,
+) -> Task:
+    """Pictures, AI view and scores of one protected photo, cheapest first.
 
-    Returns ``(row, Analysis)``. The AI view is the round trip of the first encoder that has a
-    decoder, at the attacker's working size (as :mod:`cloak.compare` draws it).
+    Yields :class:`Pictures` (when ``need_pictures``), then an :class:`AiView` with the
+    scores of the photo posted as is (unless ``known`` has them already), then, when
+    ``reposts`` (the person asked for them), one with the platform re-post scenarios added.
+    The AI view is the round trip of the first encoder with a decoder at the attacker's size,
+    the same round trip the score is computed from (computed once). Full-size PSNR and the
+    largest change come with the protect result, so they are not computed again here.
     ``attacker_long_side`` defaults to :data:`cloak.metrics.ATTACKER_LONG_SIDE`.
     """
-    from cloak.gui.state import Analysis
 
-    def run(cancel: Callable[[], bool]) -> Generator[Any, None, tuple[int, Any]]:
-        from cloak.compare import heatmap
-        from cloak.metrics import ATTACKER_LONG_SIDE, measure, roundtrip, to_tensor
-        from cloak.photo_io import load_photo
-        from cloak.transforms import resize_long_side
+    def run(cancel: Callable[[], bool]) -> Generator[Any, None, int]:
+        from cloak.metrics import ATTACKER_LONG_SIDE, PLATFORMS, measure
 
         side = attacker_long_side or ATTACKER_LONG_SIDE
-        yield LoadStatus("Comparing...")
-        original = to_tensor(load_photo(source).rgb)
-        protected = to_tensor(load_photo(dest).rgb)
-        if protected.shape != original.shape:
-            raise ValueError(f"{dest}: size differs from the original")
-        result = Analysis(
-            original=_display(original),
-            protected=_display(protected),
-            heat=_display(heatmap(original, protected, 10.0)),
-        )
-        decoders = [e for e in encoders if getattr(e, "has_decoder", False)]
-        if decoders and not cancel():
-            enc = decoders[0]
-            o = resize_long_side(original, side)
-            p = resize_long_side(protected, side)
-            result.ai_original = _display(roundtrip(enc, o))
-            result.ai_protected = _display(roundtrip(enc, p))
-            result.encoder = enc.name
-        if not cancel():
-            yield LoadStatus("Scoring...")
-            result.report = measure(original, protected, list(encoders), attacker_long_side=side)
-        return row, result
+        original, protected = load_pair(source, dest)
+        if need_pictures:
+            yield pictures_of(uid, original, protected)
+        if cancel():
+            return uid
+        started = time.perf_counter()
+        ai = known
+        if ai is None:
+            rts: dict[tuple[str, str, int, str], Any] = {}
+            report = measure(
+                original, protected, list(encoders), {}, side, roundtrips=rts, pixels=False
+            )
+            decoders = [e for e in encoders if e.has_decoder]
+            name, ai_o, ai_p = "", None, None
+            if decoders:
+                name = decoders[0].name
+                ai_o = _uint8(rts[(name, "direct", side, "original")])
+                ai_p = _uint8(rts[(name, "direct", side, "protected")])
+            ai = AiView(uid, name, ai_o, ai_p, report, False, time.perf_counter() - started)
+            yield ai
+        if reposts and not ai.reposts and not cancel():
+            more = measure(
+                original, protected, list(encoders), PLATFORMS, side, direct=False, pixels=False
+            )
+            report = dataclasses.replace(ai.report, scores=ai.report.scores + more.scores)
+            yield dataclasses.replace(
+                ai, report=report, reposts=True, seconds=ai.seconds + time.perf_counter() - started
+            )
+        return uid
 
     return run

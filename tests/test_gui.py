@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
-from PySide6.QtGui import QDropEvent, QKeySequence
+from PySide6.QtGui import QDropEvent
 
 from benchmarks.ui_latency import heartbeat
 from cloak.config import TransformConfig, preset
@@ -104,16 +104,48 @@ def test_open_and_protect(qtbot, window: MainWindow, tmp_path: Path):
     assert window.output_folder() == tmp_path
 
 
-def test_shortcuts_are_bound(window: MainWindow):
-    def keys(action) -> set[str]:
-        return {s.toString() for s in action.shortcuts()}
+def test_shortcuts_are_bound(qtbot, window: MainWindow, tmp_path: Path, monkeypatch):
+    """Pressing each shortcut on the shown window does what it says."""
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QFileDialog
 
-    assert "Ctrl+O" in keys(window.open_action)
-    assert "Ctrl+Return" in keys(window.protect_action)
-    assert "Esc" in keys(window.cancel_action)
-    assert "Ctrl+S" in keys(window.save_action)
-    assert [keys(a) for a in window.mode_actions] == [{"1"}, {"2"}, {"3"}, {"4"}]
-    assert QKeySequence("Ctrl+0").toString() == "Ctrl+0"
+    with qtbot.waitActive(window):
+        window.show()
+        window.activateWindow()
+    photo = make_photo(tmp_path / "k.png")
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileNames", staticmethod(lambda *a, **k: ([str(photo)], ""))
+    )
+    QTest.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
+    assert [it.source for it in window.queue.items] == [photo]
+    for i, mode in enumerate(MODES):
+        QTest.keyClick(window, getattr(Qt.Key, f"Key_{i + 1}"))
+        assert window.compare.mode == mode
+    st = window.compare.state
+    QTest.keyClick(window, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
+    assert st.zoom > 1.0
+    QTest.keyClick(window, Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(window, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(window, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
+    assert st.zoom == 1.0
+    fast(window, steps=400)
+    QTest.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.busy
+    item = window.queue.item(0)
+    qtbot.waitUntil(lambda: item.status == PROTECTING, timeout=RUN_TIMEOUT_MS)
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS):
+        QTest.keyClick(window, Qt.Key.Key_Escape)
+    assert item.status == WAITING and "Cancelled" in window.status.text()
+    fast(window, steps=2)
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS):
+        QTest.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert item.status == DONE
+    target = tmp_path / "saved.png"
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), ""))
+    )
+    QTest.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert target.read_bytes() == item.dest.read_bytes()
 
 
 def test_compare_modes_zoom_and_pan(qtbot, window: MainWindow, tmp_path: Path):
@@ -121,12 +153,25 @@ def test_compare_modes_zoom_and_pan(qtbot, window: MainWindow, tmp_path: Path):
     with qtbot.waitSignal(window.analysis_ready, timeout=RUN_TIMEOUT_MS):
         window.protect()
     cmp = window.compare
-    a = cmp.analysis
-    assert a is not None and a.report is not None
-    assert a.original.shape == a.protected.shape == a.heat.shape == (64, 80, 3)
-    assert a.ai_original is not None and a.encoder == "taef2"
-    assert {s.scenario for s in a.report.scores} == {"direct", "1080/q80", "720/q70"}
+    item = window.queue.item(0)
+    pics, ai = item.pictures, item.ai
+    assert cmp.shown_uid == item.uid
+    assert pics.original.shape == pics.protected.shape == pics.heat.shape == (64, 80, 3)
+    assert pics.original.dtype == np.uint8
+    assert ai.original is not None and ai.encoder == "taef2"
+    # Only what is shown is measured: the size the app shows, the photo posted as is.
+    assert {s.scenario for s in ai.report.scores} == {"direct"} and not ai.reposts
+    assert {s.size for s in ai.report.scores} == {64}
+    assert "Measure after platform re-posts" in cmp.scores.text()
+    # Re-posts on request: measuring... until they are in.
+    with qtbot.waitSignal(window.analysis_ready, timeout=RUN_TIMEOUT_MS):
+        cmp.scores.linkActivated.emit("reposts")
+        assert "Platform re-posts: <i" in cmp.scores.text()
+    ai = item.ai
+    assert ai.reposts and ai.original is not None
+    assert {s.scenario for s in ai.report.scores} == {"direct", "1080/q80", "720/q70"}
     assert "PSNR" in cmp.scores.text() and "720 px" in cmp.scores.text()
+    assert "measuring" not in cmp.scores.text()
     for i, mode in enumerate(MODES):
         window.mode_actions[i].trigger()
         assert cmp.mode == mode
@@ -163,7 +208,9 @@ def test_cancel_mid_run_writes_nothing_and_window_stays_usable(
     qtbot.waitUntil(lambda: item.status == PROTECTING and item.progress > 0, timeout=RUN_TIMEOUT_MS)
     with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS):
         window.cancel_action.trigger()
-    assert worker.cancelled
+    assert worker.abort_requested
+    assert window.progress.value() == 0  # the bar resets after a cancel
+    assert window.status.text().startswith("Cancelled.")
     left = sorted(p.name for p in tmp_path.iterdir() if p.name != "cloak.ini")
     assert left == ["slow.png"]  # no output, no temp file
     assert window.queue.item(0).status == WAITING
@@ -226,33 +273,62 @@ def test_weights_error_shows_and_window_stays_usable(qtbot, make_window, tmp_pat
     assert win.queue.item(0).status == WAITING
 
 
-def test_first_run_download_is_shown(qtbot, make_window, tiny_encoder, tmp_path: Path):
-    class Loader:
-        downloaded: list[str] = []
+class MissingSource:
+    """An encoder source where ``absent`` names are not on disk until downloaded."""
 
-        def to_download(self, names):
-            return list(names)
+    def __init__(self, encoder, absent):
+        self.encoder, self.absent, self.downloaded = encoder, list(absent), []
 
-        def download(self, name):
-            time.sleep(0.05)
-            self.downloaded.append(name)
+    def missing(self, names):
+        return [n for n in names if n in self.absent]
 
-        def __call__(self, names):
-            return [tiny_encoder], {}
+    def download(self, name):
+        time.sleep(0.05)
+        self.downloaded.append(name)
+        self.absent.remove(name)
 
-    loader = Loader()
-    win = make_window(loader)
-    win.settings.override(encoders=("taef2",))
-    seen: list[str] = []
+    def load(self, names):
+        return [self.encoder], {n: f"/some/folder/{n}.pth missing" for n in self.missing(names)}
+
+
+def test_missing_encoder_is_one_line_with_download(qtbot, qsettings, tiny_encoder, tmp_path: Path):
+    source = MissingSource(tiny_encoder, ["taesd"])
+    win = MainWindow(settings=qsettings, source=source)
+    qtbot.addWidget(win)
+    fast(win)
+    win.settings.override(encoders=("taef2", "taesd"))
+    bar = win.encoder_bar
+    # Shown from launch, one line, no folder paths unless Details is asked for.
+    assert bar.isVisibleTo(win)
+    assert bar.text.text() == "Using taef2. Not on this computer: taesd."
+    assert "/" not in bar.text.text() and not bar.details.isVisibleTo(win)
+    # Only encoders that will be used are ticked.
+    boxes = win.settings_panel.encoders
+    assert boxes["taef2"].isChecked() and not boxes["taesd"].isChecked()
+    assert boxes["taesd"].text() == "taesd (not downloaded)"
+    assert [n for n, cb in boxes.items() if cb.isChecked()] == ["taef2"]
+    # It stays through a run.
     win.add_paths([make_photo(tmp_path / "p.png")])
-    worker = win.protect()
-    assert worker is not None
-    worker.yielded.connect(lambda rec: seen.append(getattr(rec, "message", "")))
-    with qtbot.waitSignal(worker.finished, timeout=RUN_TIMEOUT_MS):
-        pass
-    qtbot.waitUntil(lambda: win.protect_button.isEnabled(), timeout=5000)
-    assert loader.downloaded == ["taef2"]
-    assert any("downloading the weights of taef2" in m for m in seen)
+    protect_and_wait(qtbot, win)
+    assert bar.isVisibleTo(win) and "/some/folder" not in bar.text.text()
+    bar.details_button.click()
+    assert "/some/folder/taesd.pth" in bar.details.text()
+    # Until the person downloads it.
+    with qtbot.waitSignal(win.encoders_changed, timeout=RUN_TIMEOUT_MS):
+        bar.download_button.click()
+    assert source.downloaded == ["taesd"]
+    assert not bar.isVisibleTo(win)
+    assert boxes["taesd"].isChecked() and boxes["taesd"].text() == "taesd"
+
+
+def test_records_are_seen_from_the_first(qtbot, window: MainWindow, tmp_path: Path):
+    """Connected before the worker starts, a listener sees every record, the first included."""
+    seen: list[object] = []
+    window.worker_created.connect(lambda w: w.yielded.connect(seen.append))
+    window.add_paths([make_photo(tmp_path / "p.png")])
+    protect_and_wait(qtbot, window)
+    assert type(seen[0]).__name__ == "LoadStatus"
+    assert any(type(r).__name__ == "ItemDone" for r in seen)
 
 
 def test_settings_persist(qtbot, qsettings, tiny_encoder):
@@ -270,10 +346,13 @@ def test_settings_persist(qtbot, qsettings, tiny_encoder):
     assert w1.settings.config.objective == low.objective
     assert w1.settings.config.min_psnr == low.min_psnr
     assert "Least visible" in panel.note.text()
+    assert f"{low.eps * 255:.0f}/255" in panel.note.text()
     panel.preset.setCurrentIndex(panel.preset.findData("high"))
     assert w1.settings.config.min_psnr == preset("high").min_psnr
     panel.preset.setCurrentIndex(panel.preset.findData("low"))
-    panel.encoders["taesdxl"].setChecked(False)
+    # Toggle one encoder that is not the last one ticked (the default set may be one encoder).
+    with_taesd = "taesd" not in w1.settings.config.encoders
+    panel.encoders["taesd"].setChecked(with_taesd)
     panel.format.setCurrentIndex(panel.format.findData("JPEG"))
     panel.strip_metadata.setChecked(True)
     w1.close()
@@ -283,7 +362,7 @@ def test_settings_persist(qtbot, qsettings, tiny_encoder):
     assert w2.settings.preset_name == "low"
     assert w2.settings_panel.preset.currentData() == "low"
     assert c.eps == pytest.approx(4 / 255) and c.steps == low.steps
-    assert "taesdxl" not in c.encoders and "taef2" in c.encoders
+    assert ("taesd" in c.encoders) == with_taesd and "taef2" in c.encoders
     assert c.output.format == "JPEG" and c.output.strip_metadata
     w2.settings_panel.eps.setValue(10)
     w2.close()
@@ -317,3 +396,213 @@ def test_command_line_options(qtbot, tmp_path: Path):
     assert args.paths == [str(tmp_path), "b.jpg"]
     assert args.encoders == "taef2,taesd" and args.steps == 5 and args.offline
     assert parse_args(["--screenshot", "out.png", "p.png"]).screenshot == "out.png"
+
+
+def test_result_shows_at_once_and_scores_fill_in(qtbot, window: MainWindow, tmp_path: Path):
+    """The protected photo shows when it is done; the AI view and scores say "measuring..."
+    until they arrive, and the verdict's words come from cloak.verdict."""
+    from cloak.verdict import verdict
+
+    window.add_paths([make_photo(tmp_path / "a.png")])
+    item = window.queue.item(0)
+    at_show: dict[str, object] = {}
+
+    def shown(uid: int, seconds: float) -> None:
+        at_show.update(
+            uid=uid,
+            seconds=seconds,
+            shown=window.compare.shown_uid,
+            widget=window.compare._stack.currentWidget(),
+            scores=window.compare.scores.text(),
+            ai_label=window.compare.ai_left._labels[0],
+        )
+
+    window.photo_shown.connect(shown)
+    with qtbot.waitSignal(window.analysis_ready, timeout=RUN_TIMEOUT_MS):
+        window.protect()
+    assert at_show["uid"] == at_show["shown"] == item.uid
+    assert at_show["seconds"] <= 1.0
+    assert at_show["widget"] is not window.compare.empty
+    # While the run goes on, the AI view waits for its end (and says so); then it is measured.
+    for text in (str(at_show["scores"]), str(at_show["ai_label"])):
+        assert "measuring" in text or "when the run ends" in text
+    assert f"{item.result.psnr:.1f}</b> dB" in str(at_show["scores"])  # the saved file's PSNR
+    text = window.compare.scores.text()
+    v = verdict(item.ai.report, attacked=item.attacked)
+    assert v.sentence in text and v.worst_case in text
+    assert "Measured on: taef2" in text
+    assert "visibly wrong" not in text
+
+
+def test_selecting_never_shows_another_photos_pictures(qtbot, window: MainWindow, tmp_path):
+    window.add_paths([make_photo(tmp_path / f"p{i}.png", seed=i) for i in range(2)])
+    protect_and_wait(qtbot, window)
+    a, b = window.queue.item(0), window.queue.item(1)
+    qtbot.waitUntil(lambda: window.analyser is None, timeout=RUN_TIMEOUT_MS)
+    keep_a = a.pictures
+    window.queue_view.setCurrentIndex(window.queue.index(1))
+    assert window.compare.current_uid == b.uid
+    assert window.compare.shown_uid in (None, b.uid)
+    # A late result for photo a arrives while b is selected: stored for a, never shown.
+    from cloak.gui.worker import Pictures
+
+    pixels_before = window.compare.split_canvas._left
+    window._on_analysis(Pictures(a.uid, keep_a.original, keep_a.protected, keep_a.heat))
+    assert window.compare.current_uid == b.uid
+    assert window.compare.split_canvas._left is pixels_before
+    qtbot.waitUntil(lambda: window.compare.shown_uid == b.uid, timeout=RUN_TIMEOUT_MS)
+    shown = window.compare.split_canvas._left.toImage()
+    assert shown.width() == b.pictures.original.shape[1]
+    px = shown.pixelColor(5, 5)
+    assert (px.red(), px.green(), px.blue()) == tuple(int(v) for v in b.pictures.original[5, 5])
+    assert not np.array_equal(a.pictures.original, b.pictures.original)
+
+
+def test_command_line_photo_shows_before_protecting(qtbot, window: MainWindow, tmp_path):
+    window.add_paths([make_photo(tmp_path / "a.png")])
+    cmp = window.compare
+    assert cmp._stack.currentWidget() is cmp.preview_canvas
+    assert cmp.preview_canvas._left is not None and cmp.preview_canvas._left.width() == 80
+    assert "not protected yet" in cmp.scores.text()
+
+
+def test_redo_with_another_preset_asks_to_replace(qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    window.add_paths([make_photo(tmp_path / "a.png")])
+    protect_and_wait(qtbot, window)
+    dest = window.queue.item(0).dest
+    first = dest.read_bytes()
+    asked: list[str] = []
+    answer = [QMessageBox.StandardButton.No]
+
+    def question(_parent, title, text, *_args):
+        asked.append(title)
+        return answer[0]
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
+    window.settings.set_preset("high")
+    fast(window)
+    assert window.protect() is None  # "No": nothing runs, nothing changes
+    assert asked == ["Replace the protected copy?"] and dest.read_bytes() == first
+    answer[0] = QMessageBox.StandardButton.Yes
+    protect_and_wait(qtbot, window)
+    assert len(asked) == 2
+    item = window.queue.item(0)
+    assert item.status == DONE and item.message != "kept the earlier copy"
+    assert dest.read_bytes() != first
+
+
+def test_failed_photo_waits_for_retry(qtbot, window: MainWindow, tmp_path: Path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"junk" * 50)
+    window.add_paths([bad])
+    protect_and_wait(qtbot, window)
+    assert window.queue.item(0).status == FAILED
+    assert window.protect() is None  # the failed one is selected: Protect says what to do
+    assert "Retry failed" in window.status.text()
+    assert "could not be protected" in window.compare.loading.text()
+    window.add_paths([make_photo(tmp_path / "good.png")])
+    seen: list[int] = []
+    window.record.connect(lambda r: seen.append(getattr(r, "row", -1)))
+    protect_and_wait(qtbot, window)
+    assert 0 not in seen  # the failed one was not run again
+    assert "failed" not in window.status.text()
+    assert window.queue.item(0).status == FAILED
+    assert window.queue.item(1).status == DONE
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS):
+        window.retry_action.trigger()
+    assert 0 in seen and window.queue.item(0).status == FAILED
+    assert "1 failed" in window.status.text()
+
+
+def test_pictures_are_kept_for_few_photos(qtbot, window: MainWindow, tmp_path: Path):
+    from cloak.gui.main_window import KEEP_PICTURES
+
+    n = KEEP_PICTURES + 2
+    window.add_paths([make_photo(tmp_path / f"p{i}.png", seed=i) for i in range(n)])
+    protect_and_wait(qtbot, window)
+    for r in range(n):
+        window.queue_view.setCurrentIndex(window.queue.index(r))
+    qtbot.waitUntil(lambda: window.analyser is None, timeout=RUN_TIMEOUT_MS)
+    kept = [it for it in window.queue.items if it.pictures is not None]
+    assert 1 <= len(kept) <= KEEP_PICTURES
+    # A photo whose pictures were dropped is read again from disk when selected.
+    window.queue_view.setCurrentIndex(window.queue.index(0))
+    qtbot.waitUntil(
+        lambda: window.compare.shown_uid == window.queue.item(0).uid, timeout=RUN_TIMEOUT_MS
+    )
+
+
+def test_preset_notes_state_the_presets_numbers(window: MainWindow):
+    from cloak.config import PRESETS
+    from cloak.gui.state import preset_note
+
+    for name in PRESETS:
+        c = preset(name)
+        note = preset_note(name)
+        assert f"capped at {c.eps * 255:.0f}/255" in note
+        if c.min_psnr is not None:
+            assert f"PSNR at least {c.min_psnr:g} dB" in note
+        assert "invisible" not in note and "only when you zoom" not in note
+
+
+def test_eta_counts_only_the_photos_still_to_do(tmp_path: Path, tiny_encoder):
+    """No ETA before a photo is done; afterwards it predicts the rest of the run."""
+    from cloak.gui.worker import FixedEncoders, ItemDone, ItemProgress, protect_task
+
+    config = preset("standard").replace(
+        steps=25, work_size=64, transforms=TransformConfig(enabled=False), encoders=("taef2",)
+    )
+    sources = [make_photo(tmp_path / f"p{i}.png", seed=i) for i in range(4)]
+    task = protect_task(
+        [0, 1, 2, 3],
+        [11, 12, 13, 14],
+        sources,
+        config,
+        tmp_path / "out",
+        FixedEncoders(lambda names: ([tiny_encoder], {})),
+    )
+    first: dict[int, tuple[float | None, float]] = {}
+    done: list[int] = []
+    for rec in task(lambda: False):
+        if isinstance(rec, ItemProgress) and rec.row not in first:
+            first[rec.row] = (rec.eta_s, time.perf_counter())
+        elif isinstance(rec, ItemDone):
+            done.append(rec.row)
+    end = time.perf_counter()
+    assert done == [0, 1, 2, 3]
+    assert first[0][0] is None
+    for row in (1, 2, 3):
+        eta, at = first[row]
+        actual = end - at
+        assert eta is not None and 0.4 * actual <= eta <= 2.5 * actual, (row, eta, actual)
+    # Fewer photos to do, less time left: the ETA at the last photo is below the one at the
+    # second (it counts only what is still to do).
+    assert first[3][0] < first[1][0]
+
+
+def test_scores_panel_names_measured_and_held_out_encoders(qtbot):
+    from cloak.gui.compare_view import ScoresPanel
+    from cloak.gui.worker import AiView
+    from cloak.jobs import PhotoResult
+    from cloak.metrics import EncoderScore, Report
+    from cloak.verdict import verdict
+
+    scores = [
+        EncoderScore("taef2", "direct", 10.0, 0.5, 6.0, 1024),
+        EncoderScore("taef2", "720/q70", 5.0, 0.6, 3.0, 1024),
+        EncoderScore("taesd", "direct", 1.0, 0.9, 1.5, 1024),
+    ]
+    report = Report(40.0, 0.98, 8.0, 100, 80, scores)
+    panel = ScoresPanel()
+    qtbot.addWidget(panel)
+    result = PhotoResult(Path("a.png"), Path("a_protected.png"), "protected", 1.0, 40.0, 8.0)
+    panel.show_scores(result, AiView(1, "taef2", None, None, report, True, 1.0), ("taef2",))
+    text = panel.text()
+    v = verdict(report, attacked=("taef2",))
+    assert v.level == "degraded" and v.sentence in text
+    assert "taef2 at 1024 px, after 720/q70 re-post" in text
+    assert "Measured on: taef2." in text
+    assert "taesd (latent shift x1.5)" in text
+    assert "color:#b35c00" in text and "color:#c92a2a" in text  # per-row level colours

@@ -46,6 +46,10 @@ def test_screenshot_under_xvfb(tmp_path: Path):
         "--random-encoders",
         "--steps",
         "2",
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--view",
+        "side",
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -59,5 +63,29 @@ def test_screenshot_under_xvfb(tmp_path: Path):
     assert arr.std() > 20, "screenshot looks blank"
     colours = np.unique(arr.reshape(-1, 3)[::7], axis=0)
     assert len(colours) > 50
-    # The photo was queued, protected and shown: the queue row says done.
-    assert not (tmp_path / "small_protected.png").exists()  # output went to a temp folder
+    # The photo was queued and protected: the written file exists and decodes at full size.
+    assert "status=done" in proc.stdout, proc.stdout
+    written = tmp_path / "out" / "small.png"  # an output folder keeps the name
+    with Image.open(written) as im:
+        protected = np.asarray(im.convert("RGB"), dtype=np.float32)
+    assert protected.shape == (72, 96, 3)
+    assert not (tmp_path / "small_protected.png").exists()  # it went where it was told
+    # And shown: the right-hand canvas of the side-by-side view holds that picture.
+    c = re.search(r"canvas side_right: (\d+),(\d+),(\d+),(\d+)", proc.stdout)
+    assert c, proc.stdout
+    x, y, cw, ch = (round(int(v) * dpr) for v in c.groups())
+    canvas = arr[y : y + ch, x : x + cw].astype(np.float32)
+    # The picture is drawn fitted and centred: find the rows and columns that are not the
+    # canvas background, and compare them with the protected file scaled to that box.
+    bg = canvas[2, 2]
+    painted = np.abs(canvas - bg).sum(axis=2) > 30
+    rows = np.where(painted.mean(axis=1) > 0.5)[0]  # the label box is narrower than this
+    cols = np.where(painted.mean(axis=0) > 0.3)[0]
+    assert rows.size > 20 and cols.size > 20, "the canvas shows no picture"
+    # Scale the drawn box back down to the file's size (averaging away the screen's
+    # interpolation) and compare, leaving out the label in the top rows.
+    box = canvas[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.uint8)
+    drawn = np.asarray(Image.fromarray(box).resize((96, 72), Image.BOX), dtype=np.float32)
+    err = np.abs(drawn[24:] - protected[24:]).mean()
+    other = np.abs(drawn[24:] - protected[24:, ::-1]).mean()  # a different picture
+    assert err < 8 < other, f"the canvas does not show the protected photo ({err:.1f}, {other:.1f})"
