@@ -171,7 +171,7 @@ def check_file(path: Path, wf: WeightFile) -> tuple[str, str]:
         passed.append("sha256")
     if not passed:
         return "unverified", "no known sha256 and no .sha256 sidecar"
-    return "ok", " and ".join(passed) + " match"
+    return "ok", " and ".join(passed) + (" match" if len(passed) > 1 else " matches")
 
 
 def ensure_valid(path: Path, wf: WeightFile) -> None:
