@@ -11,13 +11,19 @@ PY="$VENV/bin/python"
 [ -x "$PY" ] || PY="$VENV/Scripts/python.exe"
 "$PY" -m pip install -q "pyinstaller>=6.10"
 start=$(date +%s)
+# Cloak's packages live in three folders (cloak/, models/, gui/) mapped by pyproject.toml; an
+# editable install maps them at run time, which PyInstaller cannot follow. Stage a plain copy.
+STAGE=build/pyinstaller/site
+rm -rf "$STAGE"
+"$PY" -m pip install -q --no-deps --no-build-isolation --target "$STAGE" .
 # Encoders outside the default set are imported lazily (diffusers for the full VAEs, onnx for
 # VAElight): collect Cloak's own modules and leave the heavy optional ones out of the bundle.
 nice -n 10 "$PY" -m PyInstaller --noconfirm --clean --onedir --windowed \
   --name cloak-gui \
   --distpath dist --workpath build/pyinstaller --specpath build/pyinstaller \
+  --paths "$STAGE" \
   --collect-submodules cloak \
-  --collect-data cloak.gui \
+  --collect-data cloak.gui.assets \
   --exclude-module diffusers --exclude-module onnx --exclude-module onnxruntime \
   --exclude-module torchvision --exclude-module matplotlib --exclude-module pytest \
   --exclude-module hypothesis --exclude-module tkinter \
