@@ -23,7 +23,7 @@ nice -n 10 "$PY" -m PyInstaller --noconfirm --clean --onedir --windowed \
   --distpath dist --workpath build/pyinstaller --specpath build/pyinstaller \
   --paths "$STAGE" \
   --collect-submodules cloak \
-  --collect-data cloak.gui.assets \
+  --add-data "$PWD/$STAGE/cloak/gui/assets:cloak/gui/assets" \
   --exclude-module diffusers --exclude-module onnx --exclude-module onnxruntime \
   --exclude-module torchvision --exclude-module matplotlib --exclude-module pytest \
   --exclude-module hypothesis --exclude-module tkinter \
