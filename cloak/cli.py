@@ -87,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     msub = m.add_subparsers(dest="models_command", required=True)
     ml = msub.add_parser("list", help="known encoders and whether their weights are here")
     _add_model_args(ml)
-    md = msub.add_parser("download", help="download an encoder's weights")
-    md.add_argument("names", nargs="+")
+    md = msub.add_parser("download", help="download encoder weights (pinned, checked)")
+    md.add_argument("names", nargs="*", help="encoders to download, e.g. taesd taef1")
+    md.add_argument("--all", action="store_true", help="the whole default set, in one go")
     _add_model_args(md)
     mv = msub.add_parser("verify", help="check the sha256 of every weight file present")
     _add_model_args(mv)
@@ -149,14 +150,29 @@ def _offline(args: argparse.Namespace) -> bool | None:
 
 
 def load_encoders(names: Sequence[str], args: argparse.Namespace, device: str = "cpu") -> list:
-    """Load the ensemble; warn about missing members, fail only when none is present."""
+    """Load the ensemble; note missing members in one line, fail only when none is present.
+
+    A missing encoder is not an error while another one works: one line names what is used and
+    what is not (with how to fetch it); the folders searched and each reason appear only with
+    ``--verbose``.
+    """
     from cloak.models import load_ensemble
 
     encoders, missing = load_ensemble(
         names, models_dir=args.models_dir, offline=_offline(args), device=device
     )
-    for name, reason in missing.items():
-        print(f"warning: encoder {name} not used: {reason}", file=sys.stderr)
+    if missing:
+        used = ", ".join(e.name for e in encoders)
+        absent = ", ".join(missing)
+        hint = "" if getattr(args, "verbose", False) else "; -v for details"
+        print(
+            f"note: using {used}; not installed: {absent} "
+            f"(cloak models download {' '.join(missing)}{hint})",
+            file=sys.stderr,
+        )
+        if getattr(args, "verbose", False):
+            for name, reason in missing.items():
+                print(f"  {name}: {reason}", file=sys.stderr)
     return encoders
 
 
@@ -284,26 +300,45 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_models_table(models_dir: Path | None) -> None:
+    from cloak.models import model_status
+
+    rows = model_status(models_dir, check=True)
+    head = (
+        f"{'name':<10} {'default':<8} {'installed':<10} {'pinned':<9} {'verified':<9} "
+        f"{'latent space':<14} {'ch':>3} {'/f':>3} {'range':<8} {'license':<11} source"
+    )
+    print(head)
+    for r in rows:
+        rng = f"[{r.input_range[0]:g},{r.input_range[1]:g}]"
+        where = f"{'github' if r.source == 'github' else 'hf'}:{r.repo_id}"
+        print(
+            f"{r.name:<10} {'yes' if r.default else '':<8} {r.installed:<10} {r.pinned:<9} "
+            f"{r.verified:<9} {r.latent_space:<14} {r.channels:>3} {r.downsample:>3} "
+            f"{rng:<8} {r.license:<11} {where}"
+        )
+    print(
+        "installed: every file found locally; pinned: what fixes the files' bytes; "
+        "verified: the files match their pins."
+    )
+
+
 def cmd_models(args: argparse.Namespace) -> int:
-    from cloak.models import download, model_status, verify
+    from cloak.models import DEFAULT_ENSEMBLE, download, verify
 
     if args.models_command == "list":
-        print(
-            f"{'name':<10} {'family':<10} {'latent space':<14} {'ch':>3} {'/f':>3} "
-            f"{'range':<8} {'here':<5} license  repository"
-        )
-        for r in model_status(args.models_dir):
-            rng = f"[{r.input_range[0]:g},{r.input_range[1]:g}]"
-            print(
-                f"{r.name:<10} {r.family:<10} {r.latent_space:<14} {r.channels:>3} "
-                f"{r.downsample:>3} {rng:<8} {'yes' if r.available else 'no':<5} "
-                f"{r.license:<8} {r.repo_id}"
-            )
+        _print_models_table(args.models_dir)
         return 0
     if args.models_command == "download":
+        names = list(dict.fromkeys([*(DEFAULT_ENSEMBLE if args.all else ()), *args.names]))
+        if not names:
+            raise CloakError(
+                "name the encoders to download (see: cloak models list), "
+                "or use --all for the default set"
+            )
         if args.offline or os.environ.get("HF_HUB_OFFLINE") == "1":
             raise CloakError("cannot download while offline (--offline or HF_HUB_OFFLINE=1)")
-        for name in args.names:
+        for name in names:
             for path in download(name, models_dir=args.models_dir):
                 print(f"{name}: {path}")
         return 0

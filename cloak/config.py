@@ -23,7 +23,7 @@ OBJECTIVES: tuple[str, ...] = (
     "distort",
     "texture",
 )
-DEFAULT_ENCODERS: tuple[str, ...] = ("taesd", "taesdxl", "taef1", "taef2")
+DEFAULT_ENCODERS: tuple[str, ...] = ("taef2",)
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,15 @@ class WeightFile:
             models folder, under the encoder's ``local_dir``).
         sha256: Expected hex digest; checked before loading.
         size: Expected size in bytes, or None when unknown.
+        git_blob: Git blob id of the file in its source repository, or None. It pins the exact
+            bytes where no sha256 was published: a download is checked against it before
+            anything loads it, and its sha256 is recorded then.
     """
 
     filename: str
     sha256: str | None
     size: int | None = None
+    git_blob: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,12 +43,15 @@ class EncoderSpec:
         latent_channels: Channels of the latent.
         downsample: Spatial factor between image and latent.
         input_range: Value range the underlying model expects, ``(0, 1)`` or ``(-1, 1)``.
-        repo_id: Public model repository the weights download from.
+        repo_id: Public repository the weights download from (``owner/name``).
         local_dir: Sub-folder of a models folder that holds the files.
         encoder_file: The encoder weights.
         decoder_file: The decoder weights, or None when there is no public decoder.
         license: License of the weights.
         description: One line for ``cloak models list``.
+        source: ``"github"`` (files fetched from ``raw.githubusercontent.com`` at
+            ``revision``, with pooch) or ``"huggingface"`` (with huggingface_hub).
+        revision: The commit the files are fetched at, or None for the repository's default.
     """
 
     name: str
@@ -59,6 +66,8 @@ class EncoderSpec:
     decoder_file: WeightFile | None
     license: str
     description: str
+    source: str = "huggingface"
+    revision: str | None = None
 
     @property
     def files(self) -> tuple[WeightFile, ...]:

@@ -12,7 +12,15 @@ import torch
 
 from .base import AutoEncoder, EncoderSpec, WeightsError
 from .registry import REGISTRY, resolve_name
-from .weights import VerifyRow, check_file, download_file, fetch, locate, search_dirs
+from .weights import (
+    VerifyRow,
+    check_file,
+    download_file,
+    fetch,
+    locate,
+    pinned_by,
+    search_dirs,
+)
 
 
 def _build(spec: EncoderSpec, with_decoder: bool, config: dict[str, Any] | None = None):
@@ -158,7 +166,17 @@ def verify(models_dir: str | Path | None = None) -> list[VerifyRow]:
 
 @dataclass(frozen=True)
 class StatusRow:
-    """One line of ``cloak models list``."""
+    """One line of ``cloak models list``.
+
+    Attributes:
+        available: Every file of the encoder is present locally.
+        default: The encoder belongs to the default set.
+        installed: ``"yes"``, ``"no"`` or ``"partial"`` (some files present).
+        pinned: What pins its files' bytes: ``"sha256"``, ``"git blob"`` or ``"none"``.
+        verified: ``"yes"`` (every file present and matching its pins), ``"no"`` (a file is
+            corrupt or tampered with), ``"unpinned"`` (present but nothing to check against),
+            ``"-"`` (not installed) or ``""`` (not checked: ``model_status(check=False)``).
+    """
 
     name: str
     family: str
@@ -169,24 +187,58 @@ class StatusRow:
     available: bool
     license: str
     repo_id: str
+    default: bool = False
+    installed: str = ""
+    pinned: str = ""
+    verified: str = ""
+    source: str = ""
 
 
-def model_status(models_dir: str | Path | None = None) -> list[StatusRow]:
-    """One row per registered encoder; ``available`` means every file is present locally."""
-    return [
-        StatusRow(
-            name=s.name,
-            family=s.family,
-            latent_space=s.latent_space,
-            channels=s.latent_channels,
-            downsample=s.downsample,
-            input_range=s.input_range,
-            available=all(locate(s, wf, models_dir) is not None for wf in s.files),
-            license=s.license,
-            repo_id=s.repo_id,
+def _verified(spec: EncoderSpec, paths: list[Path | None]) -> str:
+    if not any(paths):
+        return "-"
+    statuses = [check_file(p, wf)[0] for p, wf in zip(paths, spec.files, strict=True) if p]
+    if "corrupt" in statuses:
+        return "no"
+    if "unverified" in statuses:
+        return "unpinned"
+    return "yes" if all(paths) else "-"
+
+
+def model_status(models_dir: str | Path | None = None, *, check: bool = False) -> list[StatusRow]:
+    """One row per registered encoder; ``available`` means every file is present locally.
+
+    Args:
+        models_dir: Folder searched first (else ``$CLOAK_MODELS_DIR``), before the user cache.
+        check: Also check every present file against its pinned digests (fills ``verified``;
+            hashes each file once per process).
+    """
+    from .registry import DEFAULT_ENSEMBLE
+
+    rows = []
+    for s in REGISTRY.values():
+        paths = [locate(s, wf, models_dir) for wf in s.files]
+        present = sum(p is not None for p in paths)
+        pins = {pinned_by(wf) for wf in s.files}
+        rows.append(
+            StatusRow(
+                name=s.name,
+                family=s.family,
+                latent_space=s.latent_space,
+                channels=s.latent_channels,
+                downsample=s.downsample,
+                input_range=s.input_range,
+                available=present == len(paths),
+                license=s.license,
+                repo_id=s.repo_id,
+                default=s.name in DEFAULT_ENSEMBLE,
+                installed="yes" if present == len(paths) else "partial" if present else "no",
+                pinned=pins.pop() if len(pins) == 1 else "mixed",
+                verified=_verified(s, paths) if check else "",
+                source=s.source,
+            )
         )
-        for s in REGISTRY.values()
-    ]
+    return rows
 
 
 def build_random(name: str, seed: int, **overrides: Any) -> AutoEncoder:

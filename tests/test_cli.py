@@ -91,7 +91,11 @@ def test_protect_single_file_beside_original_and_check(models_dir, tmp_path, cap
 
 
 @pytest.mark.real
-def test_default_ensemble_offline_uses_what_is_present(models_dir, tmp_path, capsys):
+def test_default_ensemble_is_the_measured_one(models_dir, tmp_path, capsys):
+    from cloak.config import ProtectConfig
+    from cloak.models import DEFAULT_ENSEMBLE
+
+    assert DEFAULT_ENSEMBLE == ("taef2",) == ProtectConfig().encoders
     photo = _photo(tmp_path / "p.png")
     code = main(
         [
@@ -109,8 +113,27 @@ def test_default_ensemble_offline_uses_what_is_present(models_dir, tmp_path, cap
     )
     err = capsys.readouterr().err
     assert code == 0
-    for name in ("taesd", "taesdxl", "taef1"):
-        assert f"encoder {name} not used" in err
+    assert "not installed" not in err and "warning" not in err
+    assert (tmp_path / "p_protected.png").is_file()
+
+
+@pytest.mark.real
+def test_absent_optional_encoder_is_one_calm_line(models_dir, tmp_path, capsys):
+    photo = _photo(tmp_path / "p.png")
+    args = ["protect", str(photo), "--models-dir", str(models_dir), "--offline", "-q"]
+    args += ["--encoders", "taef2,taesd,taef1", "--steps", "1", "--work-size", "64"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert lines == [
+        "note: using taef2; not installed: taesd, taef1 "
+        "(cloak models download taesd taef1; -v for details)"
+    ]
+    assert str(models_dir) not in err and "error" not in err.lower()
+    # Details, with the folders searched, only when asked for.
+    assert main(["-v", *args, "--overwrite"]) == 0
+    err = capsys.readouterr().err
+    assert str(models_dir / "taesd" / "taesd_encoder.pth") in err
 
 
 def test_missing_weights_error_names_file_and_command(tmp_path, capsys):

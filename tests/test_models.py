@@ -203,3 +203,25 @@ def test_models_dir_from_environment(weights_dir: Path, monkeypatch: pytest.Monk
     assert rows[("taef2", "taef2_encoder.pth")] == "ok"
     assert rows[("vaelight", "VAEpreview.onnx")] == "ok"
     assert {r.name for r in models.model_status() if r.available} >= {"taef2", "vaelight"}
+
+
+@pytest.mark.real
+def test_model_status_installed_pinned_verified(weights_dir: Path, tmp_path: Path) -> None:
+    rows = {r.name: r for r in models.model_status(weights_dir, check=True)}
+    t = rows["taef2"]
+    assert (t.default, t.installed, t.pinned, t.verified) == (True, "yes", "sha256", "yes")
+    s = rows["taesd"]
+    assert (s.default, s.installed, s.pinned, s.verified) == (False, "no", "git blob", "-")
+    assert rows["sd-vae"].pinned == "none"
+    assert [n for n, r in rows.items() if r.default] == list(models.DEFAULT_ENSEMBLE)
+    # A tampered copy shows as installed but not verified.
+    import shutil
+
+    shutil.copytree(weights_dir / "taef2", tmp_path / "taef2")
+    victim = tmp_path / "taef2" / "taef2_decoder.pth"
+    victim.chmod(0o644)
+    data = bytearray(victim.read_bytes())
+    data[-1] ^= 0x01
+    victim.write_bytes(bytes(data))
+    t = {r.name: r for r in models.model_status(tmp_path, check=True)}["taef2"]
+    assert (t.installed, t.verified) == ("yes", "no")
