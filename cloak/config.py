@@ -6,24 +6,19 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cloak import objectives
 from cloak.errors import ConfigError
+from cloak.models.registry import DEFAULT_ENSEMBLE
 from cloak.photo_io import SaveOptions
 
-Objective = Literal["push", "gray", "pattern", "features", "decoded", "distort", "texture"]
 StepRule = Literal["sign", "l2", "adam"]
 Schedule = Literal["constant", "linear", "cosine"]
 Precision = Literal["auto", "fp32", "bf16"]
 
-OBJECTIVES: tuple[str, ...] = (
-    "push",
-    "gray",
-    "pattern",
-    "features",
-    "decoded",
-    "distort",
-    "texture",
-)
-DEFAULT_ENCODERS: tuple[str, ...] = ("taesd", "taesdxl", "taef1", "taef2")
+OBJECTIVES: tuple[str, ...] = objectives.names()
+"""Every attack objective's name (one module each in :mod:`cloak.objectives`)."""
+DEFAULT_ENCODERS: tuple[str, ...] = DEFAULT_ENSEMBLE
+"""The encoders a job attacks unless told otherwise (defined in :mod:`cloak.models.registry`)."""
 
 
 @dataclass(frozen=True)
@@ -84,14 +79,15 @@ class ProtectConfig:
             ``adam`` divides the momentum by a running per-pixel gradient RMS (Adam) first.
         min_psnr: Visibility floor in dB: the perturbation's RMS is projected so that the
             protected photo keeps at least this PSNR. None disables the floor.
-        objective: ``push`` (away from the clean latent), ``gray`` or ``pattern`` (toward the
-            latent of a flat gray or a high-contrast patterned image), ``features`` (push
-            intermediate encoder features away), ``decoded`` (push the encoder/decoder round
-            trip away from the clean round trip), ``distort`` (push the round trip away from
-            the photo itself, which is what edit damage measures; no reference round trip is
-            needed per step), ``texture`` (pull the round trip toward a high-contrast
-            pattern). Encoders without a decoder fall back to ``push`` for the round-trip
-            objectives.
+        objective: Name of an objective in :mod:`cloak.objectives`: ``push`` (away from the
+            clean latent), ``gray`` or ``pattern`` (toward the latent of a flat gray or a
+            high-contrast patterned image), ``features`` (push intermediate encoder features
+            away), ``decoded`` (push the encoder/decoder round trip away from the clean round
+            trip), ``distort`` (push the round trip away from the photo itself, which is what
+            edit damage measures; no reference round trip is needed per step), ``texture``
+            (pull the round trip toward a high-contrast pattern). On encoders without a
+            decoder, ``decoded`` and ``distort`` fall back to ``push`` and ``texture`` to
+            ``pattern``.
         latent_weight: For ``decoded``/``distort``/``texture``: weight of an extra latent push term
             (0 disables it; measured to hurt ``decoded`` and not to help ``distort``, see
             docs/attack-notes.md).
@@ -125,7 +121,7 @@ class ProtectConfig:
     momentum: float = 0.9
     step_rule: StepRule = "l2"
     min_psnr: float | None = 37.0
-    objective: Objective = "push"
+    objective: str = "push"
     latent_weight: float = 0.0
     param_scale: int = 1
     coarse_steps: int = 0

@@ -19,8 +19,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from cloak.encoding import encode as padded_encode
+from cloak.encoding import encoder_device
 from cloak.models.base import AutoEncoder
-from cloak.transforms import pad_to_multiple, resize_long_side
+from cloak.transforms import resize_long_side
 
 ATTACKER_LONG_SIDE = 768
 PLATFORMS: dict[str, tuple[int, int]] = {"1080/q80": (1080, 80), "720/q70": (720, 70)}
@@ -78,17 +80,15 @@ def platform(x: torch.Tensor, long_side: int, quality: int) -> torch.Tensor:
 
 @torch.no_grad()
 def encode(enc: AutoEncoder, x: torch.Tensor) -> torch.Tensor:
-    dev = next(iter(enc.parameters()), torch.empty(0)).device
-    return enc.encode(pad_to_multiple(x.to(dev), enc.spec.downsample)).float().cpu()
+    """E(x) in float32 on the CPU (x padded to the encoder's grid, on the encoder's device)."""
+    return padded_encode(enc, x.to(encoder_device(enc)))[0].cpu()
 
 
 @torch.no_grad()
 def roundtrip(enc: AutoEncoder, x: torch.Tensor) -> torch.Tensor:
     """D(E(x)) cropped back to x's size, in [0, 1] (what an editor keeps of the photo)."""
-    dev = next(iter(enc.parameters()), torch.empty(0)).device
-    h, w = x.shape[-2:]
-    z = enc.encode(pad_to_multiple(x.to(dev), enc.spec.downsample))
-    return enc.decode(z).float().clamp(0, 1)[..., :h, :w].cpu()
+    rt = padded_encode(enc, x.to(encoder_device(enc)), "roundtrip")[0]
+    return rt.clamp(0, 1).cpu()
 
 
 @dataclass
