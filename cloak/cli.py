@@ -14,6 +14,7 @@ from pathlib import Path
 from cloak import __version__
 from cloak.config import PRESETS, ProtectConfig, TransformConfig, preset
 from cloak.device import set_threads
+from cloak.ensemble import load_encoders
 from cloak.errors import CloakError
 
 log = logging.getLogger("cloak")
@@ -142,22 +143,6 @@ def config_from_args(args: argparse.Namespace) -> ProtectConfig:
         overwrite=args.overwrite,
     )
     return cfg.replace(**changes)
-
-
-def _offline(args: argparse.Namespace) -> bool | None:
-    return True if args.offline else None
-
-
-def load_encoders(names: Sequence[str], args: argparse.Namespace, device: str = "cpu") -> list:
-    """Load the ensemble; warn about missing members, fail only when none is present."""
-    from cloak.models import load_ensemble
-
-    encoders, missing = load_ensemble(
-        names, models_dir=args.models_dir, offline=_offline(args), device=device
-    )
-    for name, reason in missing.items():
-        print(f"warning: encoder {name} not used: {reason}", file=sys.stderr)
-    return encoders
 
 
 def cmd_protect(args: argparse.Namespace) -> int:

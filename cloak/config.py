@@ -10,6 +10,7 @@ from cloak import objectives
 from cloak.errors import ConfigError
 from cloak.models.registry import DEFAULT_ENSEMBLE
 from cloak.photo_io import SaveOptions
+from cloak.steps import STEP_RULES
 
 StepRule = Literal["sign", "l2", "adam"]
 Schedule = Literal["constant", "linear", "cosine"]
@@ -152,8 +153,10 @@ class ProtectConfig:
             raise ConfigError(f"unknown schedule {self.schedule!r}: use constant, linear or cosine")
         if not 0.0 <= self.momentum < 1.0:
             raise ConfigError(f"momentum={self.momentum} must lie in [0, 1)")
-        if self.step_rule not in ("sign", "l2", "adam"):
-            raise ConfigError(f"unknown step rule {self.step_rule!r}: use sign, l2 or adam")
+        if self.step_rule not in STEP_RULES:
+            raise ConfigError(
+                f"unknown step rule {self.step_rule!r}: use one of {', '.join(STEP_RULES)}"
+            )
         if self.min_psnr is not None and not 20.0 <= self.min_psnr <= 60.0:
             raise ConfigError(f"min_psnr={self.min_psnr} dB must lie in 20..60")
         if self.objective not in OBJECTIVES:
