@@ -555,6 +555,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(1)
+    # The process-wide allocator setting the cloak command makes at its entry point.
+    from cloak.device import keep_freed_memory
+
+    keep_freed_memory()
     real = args.models_dir if (args.models_dir / "taef2").is_dir() else None
     env = Env(None if args.tiny else real)
     start = time.perf_counter()

@@ -63,6 +63,10 @@ def run(
     from cloak.models import load_encoder
 
     torch.set_num_threads(threads)
+    # The process-wide allocator setting the cloak command makes at its entry point.
+    from cloak.device import keep_freed_memory
+
+    keep_freed_memory()
     taef2 = load_encoder("taef2", models_dir=models_dir, offline=True)
     vaelight = load_encoder("vaelight", models_dir=models_dir, offline=True)
     loaded = {"taef2": taef2, "vaelight": vaelight}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cloak import __version__
 from cloak.config import PRESETS, ProtectConfig, TransformConfig, preset
-from cloak.device import set_threads
+from cloak.device import configure_process
 from cloak.ensemble import load_encoders
 from cloak.errors import CloakError
 
@@ -314,8 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     warnings.filterwarnings("ignore", category=UserWarning, module="kornia")
     try:
-        if getattr(args, "threads", None) is not None:
-            set_threads(args.threads)
+        configure_process(getattr(args, "threads", None))
         if args.command == "protect":
             return cmd_protect(args)
         if args.command == "check":
