@@ -16,10 +16,9 @@ from cloak.config import PRESETS, ProtectConfig, TransformConfig, preset
 from cloak.device import configure_process
 from cloak.ensemble import load_encoders
 from cloak.errors import CloakError
+from cloak.formats import OUTPUT_CHOICES
 
 log = logging.getLogger("cloak")
-
-FORMATS = {"jpeg": "JPEG", "jpg": "JPEG", "png": "PNG", "webp": "WEBP", "heic": "HEIF"}
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -60,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="standard", choices=sorted(PRESETS), help="strength")
     p.add_argument("--encoders", type=_encoder_list, default=None, help="e.g. taef2,vaelight")
     p.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
-    p.add_argument("--format", choices=sorted(FORMATS), default=None, help="output format")
+    p.add_argument("--format", choices=sorted(OUTPUT_CHOICES), default=None, help="output format")
     p.add_argument("--quality", type=int, default=None, help="JPEG/WebP quality (default 95)")
     p.add_argument("--overwrite", action="store_true", help="replace existing protected files")
     p.add_argument("--strip-metadata", action="store_true", help="remove all EXIF")
@@ -135,7 +134,7 @@ def config_from_args(args: argparse.Namespace) -> ProtectConfig:
     if not 1 <= quality <= 100:
         raise CloakError(f"--quality {quality} must lie in 1..100")
     changes["output"] = SaveOptions(
-        format=FORMATS[args.format] if args.format else None,
+        format=OUTPUT_CHOICES[args.format] if args.format else None,
         jpeg_quality=quality,
         webp_quality=quality,
         strip_gps=not args.keep_gps,

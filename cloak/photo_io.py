@@ -46,6 +46,16 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from cloak.errors import ConfigError, PhotoError
+from cloak.formats import (
+    HEIF_SUFFIXES,
+    OUTPUT_FORMATS,
+    SUFFIX_FOR_FORMAT,
+    SUPPORTED_SUFFIXES,
+    is_heif_header,
+    normalise_format,
+    sniff_file,
+    suffixes_for,
+)
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -53,6 +63,7 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "Photo",
     "SaveOptions",
+    "has_photo_suffix",
     "heif_available",
     "is_supported",
     "iter_photos",
@@ -63,22 +74,9 @@ __all__ = [
     "save_photo",
 ]
 
-SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".tif", ".tiff", ".bmp", ".gif"}
-)
-HEIF_SUFFIXES: frozenset[str] = frozenset({".heic", ".heif"})
 DEFAULT_MAX_PIXELS = 100_000_000
-OUTPUT_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "HEIF"})
 TEMP_SUFFIX = ".cloak-tmp"
 
-_SUFFIX_FOR_FORMAT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "HEIF": ".heic"}
-_SUFFIXES_FOR_FORMAT = {
-    "JPEG": frozenset({".jpg", ".jpeg"}),
-    "PNG": frozenset({".png"}),
-    "WEBP": frozenset({".webp"}),
-    "HEIF": frozenset({".heic", ".heif"}),
-}
-_FORMAT_ALIASES = {"JPG": "JPEG", "HEIC": "HEIF", "TIF": "TIFF"}
 _LOSSLESS_FORMATS = frozenset({"PNG", "GIF", "TIFF", "BMP"})
 # Pillow splits an ICC profile over APP2 segments of 65519 bytes, at most 255 of them.
 _JPEG_MAX_ICC = 65519 * 255
@@ -161,7 +159,7 @@ class SaveOptions:
 
     def __post_init__(self) -> None:
         if self.format is not None:
-            name = _normalise_format(self.format)
+            name = normalise_format(self.format)
             if name not in OUTPUT_FORMATS:
                 raise ConfigError(
                     f"output format {self.format!r} is not supported; "
@@ -172,11 +170,6 @@ class SaveOptions:
             value = getattr(self, name)
             if not isinstance(value, int) or not 1 <= value <= 100:
                 raise ConfigError(f"{name} must be an integer from 1 to 100, got {value!r}")
-
-
-def _normalise_format(name: str) -> str:
-    upper = name.strip().lstrip(".").upper()
-    return _FORMAT_ALIASES.get(upper, upper)
 
 
 def heif_available() -> bool:
@@ -198,9 +191,18 @@ def _register_heif(path: Path) -> None:
     pillow_heif.register_heif_opener()
 
 
-def is_supported(path: str | Path) -> bool:
-    """Whether ``path`` has a suffix Cloak can read (case-insensitive)."""
+def has_photo_suffix(path: str | Path) -> bool:
+    """Whether ``path``'s name ends in a suffix Cloak reads (case-insensitive)."""
     return Path(path).suffix.lower() in SUPPORTED_SUFFIXES
+
+
+def is_supported(path: str | Path) -> bool:
+    """Whether Cloak reads ``path``: a photo suffix, or (any name) a photo's content.
+
+    A file named without an extension, or with a wrong one, is accepted when its first bytes
+    are those of a format Cloak reads.
+    """
+    return has_photo_suffix(path) or sniff_file(path) is not None
 
 
 def iter_photos(root: str | Path, recursive: bool = False) -> Iterator[Path]:
@@ -249,7 +251,8 @@ def _walk(entries: list[os.DirEntry[str]], recursive: bool, visited: set[str]) -
             is_file = not is_dir and entry.is_file()
         except OSError:
             continue
-        if is_file and is_supported(entry.name):
+        # Folders are scanned by suffix: other files in a photo folder are not opened.
+        if is_file and has_photo_suffix(entry.name):
             yield Path(entry.path)
         elif is_dir and recursive:
             real = os.path.realpath(entry.path)
@@ -299,17 +302,7 @@ def _open_image(path: Path, max_pixels: int, warned: list[str]) -> Image.Image:
     """Open ``path`` (header only) and check its size before any pixel is decoded."""
     with open(path, "rb") as f:
         head = f.read(4096)
-    is_heif_header = head[4:8] == b"ftyp" and head[8:12] in {
-        b"heic",
-        b"heix",
-        b"heim",
-        b"heis",
-        b"hevc",
-        b"hevx",
-        b"mif1",
-        b"msf1",
-    }
-    if path.suffix.lower() in HEIF_SUFFIXES or is_heif_header:
+    if path.suffix.lower() in HEIF_SUFFIXES or is_heif_header(head):
         _register_heif(path)
     try:
         # Warnings (e.g. "Corrupt EXIF data") become notes rather than console noise.
@@ -358,7 +351,8 @@ def load_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     """Read a photo for protection.
 
     Args:
-        path: The photo file (any suffix in :data:`SUPPORTED_SUFFIXES`).
+        path: The photo file: any suffix in :data:`SUPPORTED_SUFFIXES`, or any name when its
+            content is a photo Cloak reads (the content decides the format).
         max_pixels: Refuse images with more pixels than this, checked from the header before
             decoding (decompression bombs).
 
@@ -598,7 +592,7 @@ def output_format(photo_or_format: Photo | str, options: SaveOptions = SaveOptio
     if options.format is not None:
         return options.format
     source = photo_or_format.format if isinstance(photo_or_format, Photo) else photo_or_format
-    source = _normalise_format(source)
+    source = normalise_format(source)
     if source == "MPO":
         return "JPEG"
     if source == "HEIF":
@@ -610,14 +604,14 @@ def output_format(photo_or_format: Photo | str, options: SaveOptions = SaveOptio
 
 def output_suffix(photo_or_format: Photo | str, options: SaveOptions = SaveOptions()) -> str:
     """The file suffix for the output, e.g. ".jpg"."""
-    return _SUFFIX_FOR_FORMAT[output_format(photo_or_format, options)]
+    return SUFFIX_FOR_FORMAT[output_format(photo_or_format, options)]
 
 
 def save_notes(photo: Photo, options: SaveOptions = SaveOptions()) -> list[str]:
     """Human-readable notes on what saving ``photo`` with ``options`` will change."""
     fmt = output_format(photo, options)
     notes = []
-    if fmt != _normalise_format(photo.format) and options.format is None:
+    if fmt != normalise_format(photo.format) and options.format is None:
         if photo.format == "HEIF":
             notes.append("saved as JPEG: HEIC output needs pip install 'cloak[heic]'")
         else:
@@ -724,9 +718,9 @@ def _save_kwargs(photo: Photo, fmt: str, options: SaveOptions) -> dict[str, Any]
 
 
 def _check_destination(photo: Photo, dest: Path, fmt: str, options: SaveOptions) -> None:
-    if dest.suffix.lower() not in _SUFFIXES_FOR_FORMAT[fmt]:
+    if dest.suffix.lower() not in suffixes_for(fmt):
         raise PhotoError(
-            dest, f"suffix doesn't match the {fmt} output; name it *{_SUFFIX_FOR_FORMAT[fmt]}"
+            dest, f"suffix doesn't match the {fmt} output; name it *{SUFFIX_FOR_FORMAT[fmt]}"
         )
     same = os.path.abspath(dest) == os.path.abspath(photo.path)
     if not same and dest.exists() and photo.path.exists():
