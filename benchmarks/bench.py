@@ -108,10 +108,11 @@ def run_case(spec: dict[str, Any]) -> dict[str, Any]:
     keep_freed_memory()
     from cloak.config import preset
     from cloak.engine import protect, run_to_end
-    from cloak.metrics import psnr, quantize, to_array, to_tensor
+    from cloak.metrics import psnr
     from cloak.models import load_encoder
     from cloak.photo_io import SaveOptions, load_photo, save_photo
     from cloak.reference import reference_protect
+    from cloak.tensors import quantize, to_array, to_tensor
 
     t_start = time.perf_counter()
     encoder = load_encoder("taef2", models_dir=spec["models_dir"], offline=True)

@@ -59,8 +59,9 @@ def run(
 
     from cloak.config import TransformConfig, preset
     from cloak.engine import protect, run_to_end
-    from cloak.metrics import OriginalCache, measure, quantize, to_tensor
+    from cloak.metrics import OriginalCache, measure
     from cloak.models import load_encoder
+    from cloak.tensors import quantize, to_tensor
 
     torch.set_num_threads(threads)
     # The process-wide allocator setting the cloak command makes at its entry point.

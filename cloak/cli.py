@@ -227,9 +227,10 @@ def _print_summary(results: Sequence) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from cloak.compare import comparison_image
-    from cloak.metrics import measure, to_tensor
+    from cloak.metrics import measure
     from cloak.models import DEFAULT_ENSEMBLE, REGISTRY, model_status
     from cloak.photo_io import load_photo
+    from cloak.tensors import to_tensor
 
     a = load_photo(args.original)
     b = load_photo(args.protected)

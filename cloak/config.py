@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from cloak import objectives
 from cloak.errors import ConfigError
+from cloak.formats import OUTPUT_FORMATS, normalise_format
 from cloak.models.registry import DEFAULT_ENSEMBLE
-from cloak.photo_io import SaveOptions
 from cloak.steps import STEP_RULES
 
 StepRule = Literal["sign", "l2", "adam"]
@@ -20,6 +20,48 @@ OBJECTIVES: tuple[str, ...] = objectives.names()
 """Every attack objective's name (one module each in :mod:`cloak.objectives`)."""
 DEFAULT_ENCODERS: tuple[str, ...] = DEFAULT_ENSEMBLE
 """The encoders a job attacks unless told otherwise (defined in :mod:`cloak.models.registry`)."""
+
+
+@dataclass(frozen=True)
+class SaveOptions:
+    """How to write a protected photo.
+
+    Attributes:
+        format: "JPEG", "PNG", "WEBP" or "HEIF"; None keeps the source format (GIF, TIFF and
+            BMP become PNG; HEIF becomes JPEG when pillow-heif is missing).
+        jpeg_quality: JPEG quality 1-100; 95 keeps the protection from being washed out.
+        webp_quality: Quality 1-100 for lossy WebP.
+        webp_lossless: True/False forces the WebP mode; None = lossless when the source was
+            lossless, lossy otherwise.
+        heif_quality: HEIF quality 1-100 (pillow-heif's own default of 50 would wash out the
+            protection).
+        strip_gps: Remove the GPS block from EXIF (privacy default).
+        strip_metadata: Remove all EXIF. The ICC profile is kept: it is colour, not metadata.
+        overwrite: Replace an existing output file. The source file is never replaced.
+    """
+
+    format: str | None = None
+    jpeg_quality: int = 95
+    webp_quality: int = 95
+    webp_lossless: bool | None = None
+    heif_quality: int = 95
+    strip_gps: bool = True
+    strip_metadata: bool = False
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if self.format is not None:
+            name = normalise_format(self.format)
+            if name not in OUTPUT_FORMATS:
+                raise ConfigError(
+                    f"output format {self.format!r} is not supported; "
+                    f"choose one of {', '.join(sorted(OUTPUT_FORMATS))}"
+                )
+            object.__setattr__(self, "format", name)
+        for name in ("jpeg_quality", "webp_quality", "heif_quality"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 1 <= value <= 100:
+                raise ConfigError(f"{name} must be an integer from 1 to 100, got {value!r}")
 
 
 @dataclass(frozen=True)

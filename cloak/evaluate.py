@@ -29,15 +29,13 @@ from cloak.metrics import (
     ATTACKER_LONG_SIDE,
     OriginalCache,
     measure,
-    quantize,
     roundtrip,
-    to_array,
-    to_tensor,
 )
 from cloak.models.base import AutoEncoder
 from cloak.photo_io import load_photo
 from cloak.reference import REFERENCE_WORK_SIZE, reference_protect
 from cloak.report import SCENARIOS, Evaluation, Row, Views, fmt, mean, score
+from cloak.tensors import quantize, to_array, to_tensor
 from cloak.transforms import resize_long_side
 
 BASELINE = "photoguard-ref"

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloak.errors import CloakError
-from cloak.metrics import to_array
 from cloak.report import SCENARIOS, mean, score
+from cloak.tensors import to_array
 
 if TYPE_CHECKING:
     from cloak.report import Evaluation, Views

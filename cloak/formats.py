@@ -29,6 +29,8 @@ SUPPORTED_FORMATS: frozenset[str] = frozenset(FORMAT_OF_SUFFIX.values())
 """Formats Cloak reads (MPO, a multi-picture JPEG, is read as JPEG)."""
 OUTPUT_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "HEIF"})
 """Formats Cloak writes."""
+LOSSLESS_FORMATS: frozenset[str] = frozenset({"PNG", "GIF", "TIFF", "BMP"})
+"""Formats that always store pixels losslessly (a WebP may be either)."""
 SUFFIX_FOR_FORMAT: dict[str, str] = {
     "JPEG": ".jpg",
     "PNG": ".png",

@@ -18,7 +18,7 @@ from cloak.config import ProtectConfig
 from cloak.engine import Progress, protect
 from cloak.errors import Cancelled, CloakError, PhotoError
 from cloak.formats import READABLE_NAMES, format_of, mismatch_note
-from cloak.metrics import linf_255, psnr, quantize, to_array, to_tensor
+from cloak.metrics import linf_255, psnr
 from cloak.models.base import AutoEncoder
 from cloak.photo_io import (
     is_supported,
@@ -28,6 +28,7 @@ from cloak.photo_io import (
     save_notes,
     save_photo,
 )
+from cloak.tensors import quantize, to_array, to_tensor
 
 log = logging.getLogger(__name__)
 

@@ -22,6 +22,9 @@ from PIL import Image
 from cloak.encoding import encode as padded_encode
 from cloak.encoding import encoder_device
 from cloak.models.base import AutoEncoder
+
+# (The app also imports these two from here.)
+from cloak.tensors import to_array, to_tensor
 from cloak.transforms import resize_long_side
 
 ATTACKER_LONG_SIDE = 768
@@ -43,21 +46,6 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
 def linf_255(a: torch.Tensor, b: torch.Tensor) -> float:
     """Largest absolute difference in 1/255 units."""
     return float((a.float() - b.float()).abs().max()) * 255.0
-
-
-def to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) float array in [0, 1] -> (1, 3, H, W) float32 tensor."""
-    return torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
-
-
-def to_array(x: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) tensor -> (H, W, 3) float32 array in [0, 1]."""
-    return x[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
-
-
-def quantize(x: torch.Tensor) -> torch.Tensor:
-    """Round to 8-bit levels, as a saved photo is."""
-    return torch.round(x.clamp(0, 1) * 255.0) / 255.0
 
 
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:

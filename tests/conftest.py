@@ -64,7 +64,7 @@ def astronaut_crop():
     import numpy as np
     from PIL import Image
 
-    from cloak.metrics import to_tensor
+    from cloak.tensors import to_tensor
 
     with Image.open(ASTRONAUT) as im:
         arr = np.asarray(im.convert("RGB").crop((176, 48, 272, 144)), dtype=np.float32) / 255

@@ -10,8 +10,9 @@ from cloak.config import PRESETS, ProtectConfig, TransformConfig, preset
 from cloak.device import choose_device
 from cloak.engine import EncoderAttack, protect, run_to_end
 from cloak.errors import Cancelled, ConfigError
-from cloak.metrics import measure, quantize
+from cloak.metrics import measure
 from cloak.staging import lift
+from cloak.tensors import quantize
 
 FAST = dict(steps=4, work_size=64, device="cpu", encoders=("taef2",))
 

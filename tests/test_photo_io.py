@@ -31,6 +31,7 @@ from cloak.photo_io import (
     SUPPORTED_SUFFIXES,
     Photo,
     SaveOptions,
+    atomic,
     is_supported,
     iter_photos,
     load_photo,
@@ -498,7 +499,7 @@ def test_disk_full_leaves_nothing(where: str, photo: Photo, tmp_path: Path, monk
         raise OSError(errno.ENOSPC, "No space left on device")
 
     if where == "fsync":
-        monkeypatch.setattr(photo_io.os, "fsync", full)
+        monkeypatch.setattr(atomic.os, "fsync", full)
     else:
         monkeypatch.setattr(Image.Image, "save", full)
     dest = tmp_path / "out.jpg"
