@@ -177,8 +177,8 @@ def _photo_table(ev: Evaluation, method: str) -> list[str]:
     for r, vals in zip(rows, all_vals, strict=True):
         lines.append("| " + " | ".join([r.photo, *cells(vals)]) + " |")
     if rows:
-        mean = {k: mean([v[k] for v in all_vals]) for k in all_vals[0]}
-        lines.append("| " + " | ".join(["**mean**", *cells(mean)]) + " |")
+        means = {k: mean([v[k] for v in all_vals]) for k in all_vals[0]}
+        lines.append("| " + " | ".join(["**mean**", *cells(means)]) + " |")
     return lines
 
 

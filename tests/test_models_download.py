@@ -6,15 +6,15 @@ import hashlib
 import shutil
 from pathlib import Path
 
-import models_fixtures as mf
 import pytest
+from support import models_fixtures as mf
 
 from cloak import models
 from cloak.models import weights
 from cloak.models.registry import REGISTRY
 
 FakeHub = mf.FakeHub
-weights_dir, fake_hub = mf.weights_dir, mf.fake_hub
+fake_hub = mf.fake_hub
 
 
 TAEF2 = REGISTRY["taef2"]
@@ -28,8 +28,8 @@ def _serve_taef2(hub: FakeHub, wd: Path, corrupt: bool = False) -> None:
         hub.files[(TAEF2.repo_id, wf.filename)] = data
 
 
-def test_download_lands_in_cache_with_pinned_sha(fake_hub: FakeHub, weights_dir: Path) -> None:
-    _serve_taef2(fake_hub, weights_dir)
+def test_download_lands_in_cache_with_pinned_sha(fake_hub: FakeHub, models_dir: Path) -> None:
+    _serve_taef2(fake_hub, models_dir)
     paths = models.download("taef2", progress=False)
     cache = weights.user_models_dir()
     assert [p.parent for p in paths] == [cache / "taef2"] * 2
@@ -44,10 +44,8 @@ def test_download_lands_in_cache_with_pinned_sha(fake_hub: FakeHub, weights_dir:
     )
 
 
-def test_wrong_file_from_server_is_refused_and_removed(
-    fake_hub: FakeHub, weights_dir: Path
-) -> None:
-    _serve_taef2(fake_hub, weights_dir, corrupt=True)
+def test_wrong_file_from_server_is_refused_and_removed(fake_hub: FakeHub, models_dir: Path) -> None:
+    _serve_taef2(fake_hub, models_dir, corrupt=True)
     with pytest.raises(models.WeightsError, match="taef2_encoder.pth"):
         models.download("taef2", progress=False)
     target = weights.user_models_dir() / "taef2"
@@ -105,19 +103,19 @@ def test_missing_on_server_is_weights_error(fake_hub: FakeHub) -> None:
     assert fake_hub.hits > 0
 
 
-def test_ensemble_reports_missing_and_loads_rest(fake_hub: FakeHub, weights_dir: Path) -> None:
-    loaded, missing = models.load_ensemble(["taef2", "taesd"], models_dir=weights_dir, offline=True)
+def test_ensemble_reports_missing_and_loads_rest(fake_hub: FakeHub, models_dir: Path) -> None:
+    loaded, missing = models.load_ensemble(["taef2", "taesd"], models_dir=models_dir, offline=True)
     assert [e.name for e in loaded] == ["taef2"]
     assert set(missing) == {"taesd"}
     assert "cloak models download taesd" in missing["taesd"]
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
-def test_tampered_copy_is_refused(tmp_path: Path, weights_dir: Path, damage: str) -> None:
+def test_tampered_copy_is_refused(tmp_path: Path, models_dir: Path, damage: str) -> None:
     dst = tmp_path / "models" / "taef2"
     dst.mkdir(parents=True)
     for wf in TAEF2.files:
-        shutil.copy(weights_dir / "taef2" / wf.filename, dst / wf.filename)
+        shutil.copy(models_dir / "taef2" / wf.filename, dst / wf.filename)
     victim = dst / "taef2_encoder.pth"
     data = bytearray(victim.read_bytes())
     if damage == "flip":

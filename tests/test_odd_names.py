@@ -11,8 +11,8 @@ import io
 from pathlib import Path
 
 import pytest
-from fault_cases import sha256, smooth_rgb
 from PIL import Image
+from support.fault_cases import sha256, smooth_rgb
 
 from cloak.cli import main
 from cloak.config import ProtectConfig, TransformConfig
