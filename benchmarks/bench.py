@@ -102,12 +102,17 @@ def run_case(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(int(spec["threads"]))
+    # The process-wide allocator setting the cloak command makes at its entry point.
+    from cloak.device import keep_freed_memory
+
+    keep_freed_memory()
     from cloak.config import preset
     from cloak.engine import protect, run_to_end
-    from cloak.metrics import psnr, quantize, to_array, to_tensor
+    from cloak.metrics import psnr
     from cloak.models import load_encoder
     from cloak.photo_io import SaveOptions, load_photo, save_photo
     from cloak.reference import reference_protect
+    from cloak.tensors import quantize, to_array, to_tensor
 
     t_start = time.perf_counter()
     encoder = load_encoder("taef2", models_dir=spec["models_dir"], offline=True)
@@ -203,6 +208,10 @@ def run_batch_eta(
     import torch
 
     torch.set_num_threads(threads)
+    # The process-wide allocator setting the cloak command makes at its entry point.
+    from cloak.device import keep_freed_memory
+
+    keep_freed_memory()
     from cloak.config import preset
     from cloak.engine import run_to_end
     from cloak.eta import EtaEstimator, pixels_of

@@ -34,8 +34,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import torch  # noqa: E402
-from fault_cases import build_cases, crash_on_width, disk_full_save, leftovers, sha256, smooth_rgb  # noqa: E402
 from PIL import Image  # noqa: E402
+from support.fault_cases import (  # noqa: E402
+    build_cases,
+    crash_on_width,
+    disk_full_save,
+    leftovers,
+    sha256,
+    smooth_rgb,
+)
 
 from cloak.cli import main as cli_main  # noqa: E402
 from cloak.config import ProtectConfig  # noqa: E402
@@ -508,7 +515,8 @@ def thousand(root: Path) -> None:
     def fake(image, encoders, cfg, cancel=None):
         yield Progress("attack", 1, 1)
         protected = (image + (torch.rand_like(image) * 2 - 1) * cfg.eps).clamp(0, 1)
-        return ProtectResult(protected, protected - image, tuple(image.shape[-2:]))
+        h, w = image.shape[-2:]
+        return ProtectResult(protected, work_shape=(int(h), int(w)), losses=[0.0])
 
     def run() -> tuple[str, bool]:
         src = root / "k"
@@ -555,6 +563,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(1)
+    # The process-wide allocator setting the cloak command makes at its entry point.
+    from cloak.device import keep_freed_memory
+
+    keep_freed_memory()
     real = args.models_dir if (args.models_dir / "taef2").is_dir() else None
     env = Env(None if args.tiny else real)
     start = time.perf_counter()

@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from photo_factory import mutate, seed_images  # noqa: E402
+from support.photo_factory import mutate, seed_images  # noqa: E402
 
 from cloak.errors import PhotoError  # noqa: E402
 from cloak.photo_io import load_photo  # noqa: E402

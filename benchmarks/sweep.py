@@ -59,10 +59,15 @@ def run(
 
     from cloak.config import TransformConfig, preset
     from cloak.engine import protect, run_to_end
-    from cloak.metrics import OriginalCache, measure, quantize, to_tensor
+    from cloak.metrics import OriginalCache, measure
     from cloak.models import load_encoder
+    from cloak.tensors import quantize, to_tensor
 
     torch.set_num_threads(threads)
+    # The process-wide allocator setting the cloak command makes at its entry point.
+    from cloak.device import keep_freed_memory
+
+    keep_freed_memory()
     taef2 = load_encoder("taef2", models_dir=models_dir, offline=True)
     vaelight = load_encoder("vaelight", models_dir=models_dir, offline=True)
     loaded = {"taef2": taef2, "vaelight": vaelight}

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from cloak import __version__
 from cloak.config import PRESETS, ProtectConfig, TransformConfig, preset
-from cloak.device import set_threads
+from cloak.device import configure_process
+from cloak.ensemble import load_encoders
 from cloak.errors import CloakError
+from cloak.formats import OUTPUT_CHOICES
 
 log = logging.getLogger("cloak")
-
-FORMATS = {"jpeg": "JPEG", "jpg": "JPEG", "png": "PNG", "webp": "WEBP", "heic": "HEIF"}
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="standard", choices=sorted(PRESETS), help="strength")
     p.add_argument("--encoders", type=_encoder_list, default=None, help="e.g. taef2,vaelight")
     p.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
-    p.add_argument("--format", choices=sorted(FORMATS), default=None, help="output format")
+    p.add_argument("--format", choices=sorted(OUTPUT_CHOICES), default=None, help="output format")
     p.add_argument("--quality", type=int, default=None, help="JPEG/WebP quality (default 95)")
     p.add_argument("--overwrite", action="store_true", help="replace existing protected files")
     p.add_argument("--strip-metadata", action="store_true", help="remove all EXIF")
@@ -135,7 +135,7 @@ def config_from_args(args: argparse.Namespace) -> ProtectConfig:
     if not 1 <= quality <= 100:
         raise CloakError(f"--quality {quality} must lie in 1..100")
     changes["output"] = SaveOptions(
-        format=FORMATS[args.format] if args.format else None,
+        format=OUTPUT_CHOICES[args.format] if args.format else None,
         jpeg_quality=quality,
         webp_quality=quality,
         strip_gps=not args.keep_gps,
@@ -143,37 +143,6 @@ def config_from_args(args: argparse.Namespace) -> ProtectConfig:
         overwrite=args.overwrite,
     )
     return cfg.replace(**changes)
-
-
-def _offline(args: argparse.Namespace) -> bool | None:
-    return True if args.offline else None
-
-
-def load_encoders(names: Sequence[str], args: argparse.Namespace, device: str = "cpu") -> list:
-    """Load the ensemble; note missing members in one line, fail only when none is present.
-
-    A missing encoder is not an error while another one works: one line names what is used and
-    what is not (with how to fetch it); the folders searched and each reason appear only with
-    ``--verbose``.
-    """
-    from cloak.models import load_ensemble
-
-    encoders, missing = load_ensemble(
-        names, models_dir=args.models_dir, offline=_offline(args), device=device
-    )
-    if missing:
-        used = ", ".join(e.name for e in encoders)
-        absent = ", ".join(missing)
-        hint = "" if getattr(args, "verbose", False) else "; -v for details"
-        print(
-            f"note: using {used}; not installed: {absent} "
-            f"(cloak models download {' '.join(missing)}{hint})",
-            file=sys.stderr,
-        )
-        if getattr(args, "verbose", False):
-            for name, reason in missing.items():
-                print(f"  {name}: {reason}", file=sys.stderr)
-    return encoders
 
 
 def cmd_protect(args: argparse.Namespace) -> int:
@@ -259,9 +228,10 @@ def _print_summary(results: Sequence) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from cloak.compare import comparison_image
-    from cloak.metrics import measure, to_tensor
+    from cloak.metrics import measure
     from cloak.models import DEFAULT_ENSEMBLE, REGISTRY, model_status
     from cloak.photo_io import load_photo
+    from cloak.tensors import to_tensor
 
     a = load_photo(args.original)
     b = load_photo(args.protected)
@@ -364,8 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     warnings.filterwarnings("ignore", category=UserWarning, module="kornia")
     try:
-        if getattr(args, "threads", None) is not None:
-            set_threads(args.threads)
+        configure_process(getattr(args, "threads", None))
         if args.command == "protect":
             return cmd_protect(args)
         if args.command == "check":

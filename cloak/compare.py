@@ -8,8 +8,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from cloak.metrics import ATTACKER_LONG_SIDE, psnr, roundtrip, to_array
+from cloak.metrics import ATTACKER_LONG_SIDE, psnr, roundtrip
 from cloak.models.base import AutoEncoder
+from cloak.tensors import to_array
 from cloak.transforms import resize_long_side
 
 TILE = 384

@@ -6,24 +6,62 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cloak import objectives
 from cloak.errors import ConfigError
-from cloak.photo_io import SaveOptions
+from cloak.formats import OUTPUT_FORMATS, normalise_format
+from cloak.models.registry import DEFAULT_ENSEMBLE
+from cloak.steps import STEP_RULES
 
-Objective = Literal["push", "gray", "pattern", "features", "decoded", "distort", "texture"]
 StepRule = Literal["sign", "l2", "adam"]
 Schedule = Literal["constant", "linear", "cosine"]
 Precision = Literal["auto", "fp32", "bf16"]
 
-OBJECTIVES: tuple[str, ...] = (
-    "push",
-    "gray",
-    "pattern",
-    "features",
-    "decoded",
-    "distort",
-    "texture",
-)
-DEFAULT_ENCODERS: tuple[str, ...] = ("taef2",)
+OBJECTIVES: tuple[str, ...] = objectives.names()
+"""Every attack objective's name (one module each in :mod:`cloak.objectives`)."""
+DEFAULT_ENCODERS: tuple[str, ...] = DEFAULT_ENSEMBLE
+"""The encoders a job attacks unless told otherwise (defined in :mod:`cloak.models.registry`)."""
+
+
+@dataclass(frozen=True)
+class SaveOptions:
+    """How to write a protected photo.
+
+    Attributes:
+        format: "JPEG", "PNG", "WEBP" or "HEIF"; None keeps the source format (GIF, TIFF and
+            BMP become PNG; HEIF becomes JPEG when pillow-heif is missing).
+        jpeg_quality: JPEG quality 1-100; 95 keeps the protection from being washed out.
+        webp_quality: Quality 1-100 for lossy WebP.
+        webp_lossless: True/False forces the WebP mode; None = lossless when the source was
+            lossless, lossy otherwise.
+        heif_quality: HEIF quality 1-100 (pillow-heif's own default of 50 would wash out the
+            protection).
+        strip_gps: Remove the GPS block from EXIF (privacy default).
+        strip_metadata: Remove all EXIF. The ICC profile is kept: it is colour, not metadata.
+        overwrite: Replace an existing output file. The source file is never replaced.
+    """
+
+    format: str | None = None
+    jpeg_quality: int = 95
+    webp_quality: int = 95
+    webp_lossless: bool | None = None
+    heif_quality: int = 95
+    strip_gps: bool = True
+    strip_metadata: bool = False
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if self.format is not None:
+            name = normalise_format(self.format)
+            if name not in OUTPUT_FORMATS:
+                raise ConfigError(
+                    f"output format {self.format!r} is not supported; "
+                    f"choose one of {', '.join(sorted(OUTPUT_FORMATS))}"
+                )
+            object.__setattr__(self, "format", name)
+        for name in ("jpeg_quality", "webp_quality", "heif_quality"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 1 <= value <= 100:
+                raise ConfigError(f"{name} must be an integer from 1 to 100, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -91,14 +129,15 @@ class ProtectConfig:
             ``adam`` divides the momentum by a running per-pixel gradient RMS (Adam) first.
         min_psnr: Visibility floor in dB: the perturbation's RMS is projected so that the
             protected photo keeps at least this PSNR. None disables the floor.
-        objective: ``push`` (away from the clean latent), ``gray`` or ``pattern`` (toward the
-            latent of a flat gray or a high-contrast patterned image), ``features`` (push
-            intermediate encoder features away), ``decoded`` (push the encoder/decoder round
-            trip away from the clean round trip), ``distort`` (push the round trip away from
-            the photo itself, which is what edit damage measures; no reference round trip is
-            needed per step), ``texture`` (pull the round trip toward a high-contrast
-            pattern). Encoders without a decoder fall back to ``push`` for the round-trip
-            objectives.
+        objective: Name of an objective in :mod:`cloak.objectives`: ``push`` (away from the
+            clean latent), ``gray`` or ``pattern`` (toward the latent of a flat gray or a
+            high-contrast patterned image), ``features`` (push intermediate encoder features
+            away), ``decoded`` (push the encoder/decoder round trip away from the clean round
+            trip), ``distort`` (push the round trip away from the photo itself, which is what
+            edit damage measures; no reference round trip is needed per step), ``texture``
+            (pull the round trip toward a high-contrast pattern). On encoders without a
+            decoder, ``decoded`` and ``distort`` fall back to ``push`` and ``texture`` to
+            ``pattern``.
         latent_weight: For ``decoded``/``distort``/``texture``: weight of an extra latent push term
             (0 disables it; measured to hurt ``decoded`` and not to help ``distort``, see
             docs/attack-notes.md).
@@ -132,7 +171,7 @@ class ProtectConfig:
     momentum: float = 0.9
     step_rule: StepRule = "l2"
     min_psnr: float | None = 37.0
-    objective: Objective = "push"
+    objective: str = "push"
     latent_weight: float = 0.0
     param_scale: int = 1
     coarse_steps: int = 0
@@ -163,8 +202,10 @@ class ProtectConfig:
             raise ConfigError(f"unknown schedule {self.schedule!r}: use constant, linear or cosine")
         if not 0.0 <= self.momentum < 1.0:
             raise ConfigError(f"momentum={self.momentum} must lie in [0, 1)")
-        if self.step_rule not in ("sign", "l2", "adam"):
-            raise ConfigError(f"unknown step rule {self.step_rule!r}: use sign, l2 or adam")
+        if self.step_rule not in STEP_RULES:
+            raise ConfigError(
+                f"unknown step rule {self.step_rule!r}: use one of {', '.join(STEP_RULES)}"
+            )
         if self.min_psnr is not None and not 20.0 <= self.min_psnr <= 60.0:
             raise ConfigError(f"min_psnr={self.min_psnr} dB must lie in 20..60")
         if self.objective not in OBJECTIVES:

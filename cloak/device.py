@@ -86,8 +86,9 @@ def keep_freed_memory() -> bool:
     The attack allocates and frees hundreds of MB of activations per step, in shapes that vary
     with the random transforms. glibc serves such blocks with fresh ``mmap`` pages that must be
     faulted in again on every step, which costs seconds per GiB on some VMs; keeping them in the
-    heap made a 20-step run ~2.8x faster here. Called once, when the first protection starts
-    (never at import). Returns whether the setting took effect (False off glibc).
+    heap made a 20-step run ~2.8x faster here. It changes the whole process, so only entry
+    points call it (through :func:`configure_process`), never library code and never at
+    import. Returns whether the setting took effect (False off glibc).
     """
     import ctypes
     import ctypes.util
@@ -117,3 +118,17 @@ def set_threads(count: int) -> None:
             f"--threads {count}: this machine has {cores} CPU threads; use 1..{cores}"
         )
     torch.set_num_threads(count)
+
+
+def configure_process(threads: int | None = None) -> None:
+    """Process-wide settings of a program that protects photos; call once, from its entry point.
+
+    The ``cloak`` command, the ``cloak-gui`` app and the benchmarks call this; the library
+    (:func:`cloak.engine.protect` and the rest) never changes the process.
+
+    Args:
+        threads: CPU threads for torch (see :func:`set_threads`); None keeps torch's default.
+    """
+    if threads is not None:
+        set_threads(threads)
+    keep_freed_memory()

@@ -15,7 +15,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +27,19 @@ from cloak.engine import protect, run_to_end
 from cloak.errors import CloakError, ConfigError
 from cloak.metrics import (
     ATTACKER_LONG_SIDE,
-    PLATFORMS,
     OriginalCache,
-    Report,
     measure,
-    quantize,
     roundtrip,
-    to_array,
-    to_tensor,
 )
 from cloak.models.base import AutoEncoder
 from cloak.photo_io import load_photo
 from cloak.reference import REFERENCE_WORK_SIZE, reference_protect
+from cloak.report import SCENARIOS, Evaluation, Row, Views, fmt, mean, score
+from cloak.tensors import quantize, to_array, to_tensor
 from cloak.transforms import resize_long_side
 
 BASELINE = "photoguard-ref"
 """The method name of the reference attack in tables."""
-SCENARIOS: tuple[str, ...] = ("direct", *PLATFORMS)
 TARGETS = {
     "psnr": 36.0,
     "ssim": 0.97,
@@ -54,77 +50,6 @@ TARGETS = {
 }
 """What the standard preset should reach (the project's protection targets)."""
 THUMB = 256
-
-
-@dataclass
-class Row:
-    """One photo protected by one method, with all its measures."""
-
-    photo: str
-    method: str
-    seconds: float
-    report: Report
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "photo": self.photo,
-            "method": self.method,
-            "seconds": self.seconds,
-            **self.report.as_dict(),
-        }
-
-
-@dataclass
-class Evaluation:
-    """Everything ``cloak evaluate`` found.
-
-    Attributes:
-        rows: One per photo and method.
-        methods: Preset names in order, then the reference.
-        attacked: Names of the encoders attacked.
-        holdout: Names of the encoders only measured.
-        failed: ``{photo: message}`` for photos that could not be evaluated.
-        configs: ``{method: description}``.
-        files: Files written, relative to the report folder.
-    """
-
-    rows: list[Row] = field(default_factory=list)
-    methods: list[str] = field(default_factory=list)
-    attacked: list[str] = field(default_factory=list)
-    holdout: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    configs: dict[str, str] = field(default_factory=dict)
-    files: list[str] = field(default_factory=list)
-
-    def rows_of(self, method: str) -> list[Row]:
-        return [r for r in self.rows if r.method == method]
-
-
-def _score(report: Report, encoder: str, scenario: str, what: str) -> float | None:
-    for s in report.scores:
-        if s.encoder == encoder and s.scenario == scenario:
-            value = getattr(s, what)
-            return None if value is None else float(value)
-    return None
-
-
-def _mean(values: Sequence[float | None]) -> float | None:
-    vals = [v for v in values if v is not None and math.isfinite(v)]
-    return sum(vals) / len(vals) if vals else None
-
-
-def _fmt(v: float | None, digits: int = 2, suffix: str = "") -> str:
-    return "n/a" if v is None else f"{v:.{digits}f}{suffix}"
-
-
-@dataclass
-class _Views:
-    """Small pictures kept per photo for the grids (never full-size copies)."""
-
-    original: torch.Tensor
-    protected: dict[str, torch.Tensor] = field(default_factory=dict)
-    ai_original: dict[str, torch.Tensor] = field(default_factory=dict)
-    ai_protected: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
 def evaluate(
@@ -172,7 +97,7 @@ def evaluate(
             f"PhotoGuard-style PGD toward gray, eps=8.0/255 steps={baseline_steps} "
             f"work={baseline_work_size}px encoder={ref_encoder.name}"
         )
-    views: dict[str, _Views] = {}
+    views: dict[str, Views] = {}
     for path in photos:
         path = Path(path)
         try:
@@ -183,7 +108,7 @@ def evaluate(
             continue
         original = to_tensor(photo.rgb)
         o_small = resize_long_side(original, attacker_long_side)
-        v = _Views(original=resize_long_side(original, THUMB))
+        v = Views(original=resize_long_side(original, THUMB))
         for enc in measured:
             if enc.has_decoder:
                 v.ai_original[enc.name] = resize_long_side(roundtrip(enc, o_small), THUMB)
@@ -219,7 +144,7 @@ def evaluate(
             first = ev.attacked[0]
             say(
                 f"{path.name} {method}: PSNR {report.psnr:.2f} dB, damage {first} "
-                f"{_fmt(report.damage(first))} dB, {seconds:.1f} s"
+                f"{fmt(report.damage(first))} dB, {seconds:.1f} s"
             )
         views[path.name] = v
     if out_dir is not None:
@@ -241,19 +166,19 @@ def _photo_table(ev: Evaluation, method: str) -> list[str]:
     rows = ev.rows_of(method)
 
     def cells(vals: dict[str, float | None]) -> list[str]:
-        out = [_fmt(vals["psnr"]), _fmt(vals["ssim"], 4), _fmt(vals["linf"], 1)]
+        out = [fmt(vals["psnr"]), fmt(vals["ssim"], 4), fmt(vals["linf"], 1)]
         for e in encs:
-            out += [_fmt(vals[f"{e}/{s}"]) for s in SCENARIOS]
-            out += [_fmt(vals[f"{e}/rt_ssim"], 3), _fmt(vals[f"{e}/shift"], 1, "x")]
-        out.append(_fmt(vals["seconds"], 1))
+            out += [fmt(vals[f"{e}/{s}"]) for s in SCENARIOS]
+            out += [fmt(vals[f"{e}/rt_ssim"], 3), fmt(vals[f"{e}/shift"], 1, "x")]
+        out.append(fmt(vals["seconds"], 1))
         return out
 
     all_vals = [_values(r, encs) for r in rows]
     for r, vals in zip(rows, all_vals, strict=True):
         lines.append("| " + " | ".join([r.photo, *cells(vals)]) + " |")
     if rows:
-        mean = {k: _mean([v[k] for v in all_vals]) for k in all_vals[0]}
-        lines.append("| " + " | ".join(["**mean**", *cells(mean)]) + " |")
+        means = {k: mean([v[k] for v in all_vals]) for k in all_vals[0]}
+        lines.append("| " + " | ".join(["**mean**", *cells(means)]) + " |")
     return lines
 
 
@@ -266,9 +191,9 @@ def _values(r: Row, encs: Sequence[str]) -> dict[str, float | None]:
     }
     for e in encs:
         for s in SCENARIOS:
-            vals[f"{e}/{s}"] = _score(r.report, e, s, "damage_db")
-        vals[f"{e}/rt_ssim"] = _score(r.report, e, "direct", "roundtrip_ssim")
-        vals[f"{e}/shift"] = _score(r.report, e, "direct", "latent_shift")
+            vals[f"{e}/{s}"] = score(r.report, e, s, "damage_db")
+        vals[f"{e}/rt_ssim"] = score(r.report, e, "direct", "roundtrip_ssim")
+        vals[f"{e}/shift"] = score(r.report, e, "direct", "latent_shift")
     return vals
 
 
@@ -282,7 +207,7 @@ def summary(ev: Evaluation) -> list[dict[str, Any]]:
             continue
         vals = [_values(r, encs) for r in rows]
         out.append(
-            {"method": m, "photos": len(rows), **{k: _mean([v[k] for v in vals]) for k in vals[0]}}
+            {"method": m, "photos": len(rows), **{k: mean([v[k] for v in vals]) for k in vals[0]}}
         )
     return out
 
@@ -337,18 +262,18 @@ def markdown(ev: Evaluation) -> str:
     head.append("seconds")
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in summary(ev):
-        cells = [s["method"], str(s["photos"]), _fmt(s["psnr"]), _fmt(s["ssim"], 4)]
+        cells = [s["method"], str(s["photos"]), fmt(s["psnr"]), fmt(s["ssim"], 4)]
         for e in encs:
-            cells += [_fmt(s[f"{e}/{sc}"]) for sc in SCENARIOS]
-            cells.append(_fmt(s[f"{e}/shift"], 1, "x"))
-        cells.append(_fmt(s["seconds"], 1))
+            cells += [fmt(s[f"{e}/{sc}"]) for sc in SCENARIOS]
+            cells.append(fmt(s[f"{e}/shift"], 1, "x"))
+        cells.append(fmt(s["seconds"], 1))
         lines.append("| " + " | ".join(cells) + " |")
     checks = target_check(ev)
     if checks:
         lines += ["", "## Standard preset against the targets", ""]
         lines += ["| measure | mean | target | met |", "|---|---|---|---|"]
         for label, value, target, ok in checks:
-            lines.append(f"| {label} | {_fmt(value, 3)} | {target} | {'yes' if ok else 'NO'} |")
+            lines.append(f"| {label} | {fmt(value, 3)} | {target} | {'yes' if ok else 'NO'} |")
     for m in ev.methods:
         lines += ["", f"## {m}", ""]
         lines += _photo_table(ev, m)
@@ -361,7 +286,7 @@ def markdown(ev: Evaluation) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(ev: Evaluation, views: dict[str, _Views], out_dir: Path) -> None:
+def write_report(ev: Evaluation, views: dict[str, Views], out_dir: Path) -> None:
     """Write ``report.md``, ``report.json`` and the PNG pictures into ``out_dir``."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -415,8 +340,8 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, ProtectConfig]:
 
 def run_evaluation(args: argparse.Namespace) -> int:
     """The ``cloak evaluate`` command; returns the exit status (1 when a photo failed)."""
-    from cloak.cli import load_encoders
     from cloak.device import choose_device
+    from cloak.ensemble import load_encoders
 
     configs = configs_from_args(args)
     first = next(iter(configs.values()))
@@ -431,10 +356,10 @@ def run_evaluation(args: argparse.Namespace) -> int:
     print(f"report: {Path(args.output) / 'report.md'}")
     for s in summary(ev):
         print(
-            f"{s['method']:<15} PSNR {_fmt(s['psnr'])} dB  SSIM {_fmt(s['ssim'], 4)}  "
-            f"damage {ev.attacked[0]} {_fmt(s[f'{ev.attacked[0]}/direct'])} / "
-            f"{_fmt(s[f'{ev.attacked[0]}/1080/q80'])} / {_fmt(s[f'{ev.attacked[0]}/720/q70'])} dB  "
-            f"{_fmt(s['seconds'], 1)} s"
+            f"{s['method']:<15} PSNR {fmt(s['psnr'])} dB  SSIM {fmt(s['ssim'], 4)}  "
+            f"damage {ev.attacked[0]} {fmt(s[f'{ev.attacked[0]}/direct'])} / "
+            f"{fmt(s[f'{ev.attacked[0]}/1080/q80'])} / {fmt(s[f'{ev.attacked[0]}/720/q70'])} dB  "
+            f"{fmt(s['seconds'], 1)} s"
         )
     if not ev.rows:
         print("error: no photo could be evaluated", file=sys.stderr)

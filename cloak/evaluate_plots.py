@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloak.errors import CloakError
-from cloak.metrics import to_array
+from cloak.report import SCENARIOS, mean, score
+from cloak.tensors import to_array
 
 if TYPE_CHECKING:
-    from cloak.evaluate import Evaluation, _Views
+    from cloak.report import Evaluation, Views
 
 
 def _pyplot() -> Any:
@@ -31,13 +32,12 @@ def damage_vs_psnr(ev: Evaluation, dest: Path) -> list[str]:
     One row of panels per encoder with a decoder, one column per scenario (direct, 1080/q80,
     720/q70); each method's mean is drawn as a larger marker, and the presets' means are joined.
     """
-    from cloak.evaluate import SCENARIOS, _mean, _score
 
     plt = _pyplot()
     encs = [
         e
         for e in ev.attacked + ev.holdout
-        if any(_score(r.report, e, "direct", "damage_db") is not None for r in ev.rows)
+        if any(score(r.report, e, "direct", "damage_db") is not None for r in ev.rows)
     ]
     if not encs:
         return []
@@ -52,7 +52,7 @@ def damage_vs_psnr(ev: Evaluation, dest: Path) -> list[str]:
             for k, m in enumerate(ev.methods):
                 rows = ev.rows_of(m)
                 xs = [r.report.psnr for r in rows]
-                ys = [_score(r.report, enc, sc, "damage_db") for r in rows]
+                ys = [score(r.report, enc, sc, "damage_db") for r in rows]
                 pts = [(x, y) for x, y in zip(xs, ys, strict=True) if y is not None]
                 if not pts:
                     continue
@@ -60,7 +60,7 @@ def damage_vs_psnr(ev: Evaluation, dest: Path) -> list[str]:
                 ax.scatter(
                     *zip(*pts, strict=True), s=18, alpha=0.6, color=colours(k), marker=marker
                 )
-                mx, my = _mean([p[0] for p in pts]), _mean([p[1] for p in pts])
+                mx, my = mean([p[0] for p in pts]), mean([p[1] for p in pts])
                 ax.scatter(
                     [mx], [my], s=90, color=colours(k), marker=marker, edgecolors="black", label=m
                 )
@@ -120,7 +120,7 @@ def _main_method(ev: Evaluation) -> str:
 
 
 def before_after(
-    ev: Evaluation, views: dict[str, _Views], dest: Path, gain: float = 10.0
+    ev: Evaluation, views: dict[str, Views], dest: Path, gain: float = 10.0
 ) -> list[str]:
     """Per photo: original | protected | difference amplified ``gain`` times (main preset)."""
     from cloak.compare import heatmap
@@ -145,7 +145,7 @@ def before_after(
     return [dest.name]
 
 
-def ai_views(ev: Evaluation, views: dict[str, _Views], out_dir: Path) -> list[str]:
+def ai_views(ev: Evaluation, views: dict[str, Views], out_dir: Path) -> list[str]:
     """Per encoder with a decoder: the attacker's round trip of the original and of each method."""
     files: list[str] = []
     for enc in ev.attacked + ev.holdout:

@@ -17,7 +17,8 @@ from pathlib import Path
 from cloak.config import ProtectConfig
 from cloak.engine import Progress, protect
 from cloak.errors import Cancelled, CloakError, PhotoError
-from cloak.metrics import linf_255, psnr, quantize, to_array, to_tensor
+from cloak.formats import READABLE_NAMES, format_of, mismatch_note
+from cloak.metrics import linf_255, psnr
 from cloak.models.base import AutoEncoder
 from cloak.photo_io import (
     is_supported,
@@ -27,6 +28,7 @@ from cloak.photo_io import (
     save_notes,
     save_photo,
 )
+from cloak.tensors import quantize, to_array, to_tensor
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,8 @@ def output_path(
     Beside the original (or in the same folder), the name gets ``_protected`` so the original is
     never overwritten; in another folder the name is kept. ``root`` keeps a batch's sub-folders.
     """
-    suffix = output_suffix(_source_format(source), config.output)
+    # The content decides the format (a PNG named .jpg stays a PNG and is saved as .png).
+    suffix = output_suffix(format_of(source) or "PNG", config.output)
     if out_dir is None:
         folder = source.parent
     elif root is not None:
@@ -94,22 +97,6 @@ def output_path(
     same_folder = folder.resolve() == source.parent.resolve()
     stem = source.stem + (PROTECTED_TAG if same_folder else "")
     return folder / f"{stem}{suffix}"
-
-
-def _source_format(source: Path) -> str:
-    ext = source.suffix.lower()
-    return {
-        ".jpg": "JPEG",
-        ".jpeg": "JPEG",
-        ".png": "PNG",
-        ".webp": "WEBP",
-        ".heic": "HEIF",
-        ".heif": "HEIF",
-        ".tif": "TIFF",
-        ".tiff": "TIFF",
-        ".bmp": "BMP",
-        ".gif": "GIF",
-    }.get(ext, "PNG")
 
 
 def plan(
@@ -146,8 +133,7 @@ def plan(
                         p,
                         p,
                         "failed",
-                        message=f"{p}: not a supported photo type "
-                        "(use JPEG, PNG, WebP, HEIC, TIFF, BMP or GIF)",
+                        message=f"{p}: not a supported photo type (use {READABLE_NAMES})",
                     )
                 )
                 continue
@@ -175,7 +161,8 @@ def make_distinct(jobs: list[PhotoJob]) -> None:
             stem = job.dest.stem
             tag = PROTECTED_TAG if stem.endswith(PROTECTED_TAG) and stem != job.source.stem else ""
             core = stem[: len(stem) - len(tag)]
-            extra = job.source.suffix[1:].lower() + (f"-{n}" if n > 1 else "")
+            kind = job.source.suffix[1:].lower() or "file"
+            extra = kind + (f"-{n}" if n > 1 else "")
             dest = job.dest.with_name(f"{core}-{extra}{tag}{job.dest.suffix}")
             n += 1
         job.dest = dest
@@ -228,6 +215,10 @@ def protect_file(
             f"cannot create the output folder ({exc.strerror}); choose another with -o",
         ) from exc
     save_photo(photo, to_array(saved), job.dest, config.output)
+    notes = list(photo.notes)
+    named = mismatch_note(job.source, photo.format, job.dest.name)
+    if named is not None:
+        notes.insert(0, named)
     return PhotoResult(
         job.source,
         job.dest,
@@ -235,7 +226,7 @@ def protect_file(
         seconds=time.perf_counter() - start,
         psnr=psnr(saved, original),
         linf_255=linf_255(saved, original),
-        message="; ".join(photo.notes + save_notes(photo, config.output)),
+        message="; ".join(notes + save_notes(photo, config.output)),
     )
 
 

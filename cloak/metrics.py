@@ -19,8 +19,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from cloak.encoding import encode as padded_encode
+from cloak.encoding import encoder_device
 from cloak.models.base import AutoEncoder
-from cloak.transforms import pad_to_multiple, resize_long_side
+
+# (The app also imports these two from here.)
+from cloak.tensors import to_array, to_tensor
+from cloak.transforms import resize_long_side
 
 ATTACKER_SIZES: tuple[int, ...] = (512, 768, 1024)
 """Attackers' working long sides: SD 1.x at 512 px, SDXL / FLUX / edit models near 1024 px."""
@@ -46,21 +51,6 @@ def linf_255(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.float() - b.float()).abs().max()) * 255.0
 
 
-def to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) float array in [0, 1] -> (1, 3, H, W) float32 tensor."""
-    return torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
-
-
-def to_array(x: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) tensor -> (H, W, 3) float32 array in [0, 1]."""
-    return x[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
-
-
-def quantize(x: torch.Tensor) -> torch.Tensor:
-    """Round to 8-bit levels, as a saved photo is."""
-    return torch.round(x.clamp(0, 1) * 255.0) / 255.0
-
-
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     """A real (Pillow) JPEG encode/decode, 4:2:0 like the platforms."""
     arr = (to_array(x) * 255.0 + 0.5).astype(np.uint8)
@@ -81,17 +71,15 @@ def platform(x: torch.Tensor, long_side: int, quality: int) -> torch.Tensor:
 
 @torch.no_grad()
 def encode(enc: AutoEncoder, x: torch.Tensor) -> torch.Tensor:
-    dev = next(iter(enc.parameters()), torch.empty(0)).device
-    return enc.encode(pad_to_multiple(x.to(dev), enc.spec.downsample)).float().cpu()
+    """E(x) in float32 on the CPU (x padded to the encoder's grid, on the encoder's device)."""
+    return padded_encode(enc, x.to(encoder_device(enc)))[0].cpu()
 
 
 @torch.no_grad()
 def roundtrip(enc: AutoEncoder, x: torch.Tensor) -> torch.Tensor:
     """D(E(x)) cropped back to x's size, in [0, 1] (what an editor keeps of the photo)."""
-    dev = next(iter(enc.parameters()), torch.empty(0)).device
-    h, w = x.shape[-2:]
-    z = enc.encode(pad_to_multiple(x.to(dev), enc.spec.downsample))
-    return enc.decode(z).float().clamp(0, 1)[..., :h, :w].cpu()
+    rt = padded_encode(enc, x.to(encoder_device(enc)), "roundtrip")[0]
+    return rt.clamp(0, 1).cpu()
 
 
 @torch.no_grad()
@@ -100,11 +88,11 @@ def _latent_and_roundtrip(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """E(x) as :func:`encode` gives it and, when asked, D(E(x)) as :func:`roundtrip` gives it,
     from one encode instead of two (the encode costs as much as the decode)."""
-    dev = next(iter(enc.parameters()), torch.empty(0)).device
-    h, w = x.shape[-2:]
-    z = enc.encode(pad_to_multiple(x.to(dev), enc.spec.downsample))
-    rt = enc.decode(z).float().clamp(0, 1)[..., :h, :w].cpu() if with_roundtrip else None
-    return z.float().cpu(), rt
+    x = x.to(encoder_device(enc))
+    if not with_roundtrip:
+        return padded_encode(enc, x)[0].cpu(), None
+    rt, z = padded_encode(enc, x, "roundtrip")
+    return z.cpu(), rt.clamp(0, 1).cpu()
 
 
 @dataclass

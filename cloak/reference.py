@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import torch
 
-from cloak.device import autocast, choose_device, keep_freed_memory, use_bf16
-from cloak.engine import Progress, run_to_end, work_image
+from cloak.device import choose_device, use_bf16
+from cloak.encoding import encode
+from cloak.engine import Progress, run_to_end
 from cloak.errors import Cancelled, ConfigError
 from cloak.models.base import AutoEncoder
-from cloak.tiling import lift_add_
-from cloak.transforms import pad_to_multiple
+from cloak.staging import stage
 
 REFERENCE_STEPS = 200
 REFERENCE_WORK_SIZE = 512
@@ -94,12 +94,7 @@ class GrayTargetPGD:
         )
 
     def _latent(self, x: torch.Tensor) -> torch.Tensor:
-        x = pad_to_multiple(x, self.encoder.spec.downsample)
-        if self.bf16 and self.device.type == "cpu":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(self.device, self.bf16):
-            z = self.encoder.encode(x)
-        return z.float()
+        return encode(self.encoder, x, "latent", self.bf16)[0]
 
     def step_size(self, step: int) -> float:
         """PhotoGuard's schedule: linear from ``first_step`` down to ``first_step / 100``."""
@@ -148,23 +143,18 @@ def reference_protect(
     seed: int = 0,
 ) -> ReferenceResult:
     """Protect one full-size photo (1, 3, H, W) in [0, 1] with the reference attack."""
-    if image.ndim != 4 or image.shape[:2] != (1, 3):
-        raise ConfigError(f"expected an image of shape (1, 3, H, W), got {tuple(image.shape)}")
     start = time.perf_counter()
-    dev = choose_device(device)
-    keep_freed_memory()
-    encoder.to(dev)
-    full = image.detach().float().cpu()
-    x = work_image(full, work_size).clamp(0, 1).to(dev)
-    attack = GrayTargetPGD(encoder, eps, steps, device=dev, precision=precision, seed=seed)
-    delta = run_to_end(attack.run(x))
+    staged = stage(image, [encoder], device, work_size)
+    attack = GrayTargetPGD(
+        encoder, eps, steps, device=staged.device, precision=precision, seed=seed
+    )
+    delta = run_to_end(attack.run(staged.work))
     attack_s = time.perf_counter() - start
     t = time.perf_counter()
-    protected = full.to(dtype=torch.float32, copy=True).clamp_(0, 1)
-    lift_add_(protected, delta.detach().float().cpu(), eps)
+    protected = staged.land(delta, eps)
     return ReferenceResult(
         protected=protected,
         attack_seconds=attack_s,
         lift_seconds=time.perf_counter() - t,
-        work_shape=(int(x.shape[-2]), int(x.shape[-1])),
+        work_shape=staged.work_shape,
     )

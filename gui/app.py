@@ -57,6 +57,9 @@ def _random_loader(names: Sequence[str]):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    from cloak.device import configure_process
+
+    configure_process()
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 

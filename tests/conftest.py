@@ -6,31 +6,17 @@ import os
 from pathlib import Path
 
 import pytest
+from support.paths import ASTRONAUT, REAL_WEIGHT_FILES, real_models_dir
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-PHOTOS = SHARED / "photos"
-ASTRONAUT = PHOTOS / "astronaut.png"
-
-
-def real_models_dir() -> Path:
-    return Path(os.environ.get("CLOAK_MODELS_DIR", str(SHARED / "weights")))
 
 
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
     """The real weights; a missing file FAILS the test (CI must not silently skip)."""
     d = real_models_dir()
-    needed = [
-        d / "taef2" / "taef2_encoder.pth",
-        d / "taef2" / "taef2_decoder.pth",
-        d / "vaelight" / "VAEencoder.onnx",
-        d / "vaelight" / "VAEpreview.onnx",
-    ]
-    missing = [str(p) for p in needed if not p.is_file()]
+    missing = [str(d / f) for f in REAL_WEIGHT_FILES if not (d / f).is_file()]
     if missing:
         pytest.fail(f"real weights missing (set CLOAK_MODELS_DIR): {', '.join(missing)}")
     return d
@@ -64,7 +50,7 @@ def astronaut_crop():
     import numpy as np
     from PIL import Image
 
-    from cloak.metrics import to_tensor
+    from cloak.tensors import to_tensor
 
     with Image.open(ASTRONAUT) as im:
         arr = np.asarray(im.convert("RGB").crop((176, 48, 272, 144)), dtype=np.float32) / 255

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ASTRONAUT
 from PIL import Image
+from support.paths import ASTRONAUT
 
 from cloak.cli import main
 

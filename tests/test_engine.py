@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import ASTRONAUT
+from support.floors import saved_psnr_floor
+from support.paths import ASTRONAUT
 
 from cloak.config import PRESETS, ProtectConfig, TransformConfig, preset
 from cloak.device import choose_device
-from cloak.engine import EncoderAttack, lift, protect, run_to_end
+from cloak.engine import EncoderAttack, protect, run_to_end
 from cloak.errors import Cancelled, ConfigError
-from cloak.metrics import measure, quantize
+from cloak.metrics import measure
+from cloak.staging import lift
+from cloak.tensors import quantize
 
 FAST = dict(steps=4, work_size=64, device="cpu", encoders=("taef2",))
 
@@ -190,7 +193,7 @@ def test_cancel_stops_at_next_step(tiny_encoder):
     with pytest.raises(Cancelled):
         for rec in gen:
             steps += rec.stage == "attack"
-    assert steps <= 3
+    assert steps == 3  # the 4th call to cancel() stops it, before a 4th step
 
 
 def test_closing_the_generator_stops_it(tiny_encoder):
@@ -279,11 +282,17 @@ def test_real_taef2_protect_damages_round_trip(taef2, astronaut_crop):
     report = measure(astronaut_crop, saved, [taef2], platforms={}, attacker_long_side=96)
     damage = report.damage("taef2")
     assert damage is not None and damage > 3.0, report
-    assert report.psnr > 33.0
+    assert cfg.min_psnr is not None
+    assert report.psnr >= saved_psnr_floor(cfg.min_psnr), report.psnr
 
 
 @pytest.mark.real
-def test_real_ensemble_taef2_and_vaelight(taef2, vaelight, astronaut_crop):
+def test_real_ensemble_moves_every_latent_further_than_a_jpeg95_reencode(
+    taef2, vaelight, astronaut_crop
+):
+    """Both encoders of an ensemble are attacked: each latent moves more than a JPEG-95 save
+    moves it (latent shift > 1). Six steps on a 96 px crop are far from the spec's 6x target for
+    the standard preset on photos, which ``cloak evaluate`` measures on the shared photos."""
     cfg = preset("standard").replace(
         steps=6, encoders=("taef2", "vaelight"), device="cpu", work_size=96
     )
@@ -299,8 +308,8 @@ def test_real_ensemble_taef2_and_vaelight(taef2, vaelight, astronaut_crop):
 @pytest.mark.real
 def test_real_protect_file_keeps_metadata_right(taef2, tmp_path):
     """Orientation applied, GPS removed, ICC kept, size kept: through the whole file path."""
-    from photo_factory import make_exif, srgb_icc
     from PIL import ExifTags, Image
+    from support.photo_factory import make_exif, srgb_icc
 
     from cloak.jobs import PhotoJob, protect_file
 

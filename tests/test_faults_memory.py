@@ -6,8 +6,8 @@ import tracemalloc
 from pathlib import Path
 
 import torch
-from fault_cases import leftovers, smooth_rgb
 from PIL import Image
+from support.fault_cases import leftovers, smooth_rgb
 
 from cloak.config import ProtectConfig
 from cloak.engine import Progress, ProtectResult, run_to_end
@@ -48,7 +48,8 @@ def _fake_protect(image, encoders, config, cancel=None):
     yield Progress("attack", 1, 1)
     delta = (torch.rand_like(image) * 2 - 1) * config.eps
     protected = (image + delta).clamp(0, 1)
-    return ProtectResult(protected, protected - image, tuple(image.shape[-2:]))
+    h, w = image.shape[-2:]
+    return ProtectResult(protected, work_shape=(int(h), int(w)), losses=[0.0])
 
 
 def test_thousand_files_memory_stays_flat(monkeypatch, tmp_path):

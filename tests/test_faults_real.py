@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from fault_cases import leftovers, sha256, smooth_rgb
 from PIL import Image
+from support.fault_cases import leftovers, sha256, smooth_rgb
 
 from cloak.cli import main
 

@@ -6,15 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import models_fixtures as mf
 import pytest
 import torch
+from support import models_fixtures as mf
 
 from cloak import models
+from cloak.metrics import psnr
 from cloak.models.registry import REGISTRY
 
-photo_crop, psnr = mf.photo_crop, mf.psnr
-weights_dir = mf.weights_dir
+photo_crop = mf.photo_crop
 
 FAST = [n for n in REGISTRY if n != "vaelight"]
 
@@ -160,8 +160,8 @@ def test_model_status_rows(tmp_path: Path) -> None:
 
 
 @pytest.mark.real
-def test_taef2_real_round_trip(weights_dir: Path) -> None:
-    enc = models.load_encoder("taef2", models_dir=weights_dir, offline=True)
+def test_taef2_real_round_trip(models_dir: Path) -> None:
+    enc = models.load_encoder("taef2", models_dir=models_dir, offline=True)
     x = photo_crop(size=128)
     with torch.no_grad():
         z = enc.encode(x)
@@ -173,19 +173,19 @@ def test_taef2_real_round_trip(weights_dir: Path) -> None:
 
 
 @pytest.mark.real
-def test_taef2_loads_strictly(weights_dir: Path) -> None:
+def test_taef2_loads_strictly(models_dir: Path) -> None:
     from cloak.models.taesd import TAESD, read_state_dict
 
-    enc = models.load_encoder("taef2", models_dir=weights_dir, offline=True)
+    enc = models.load_encoder("taef2", models_dir=models_dir, offline=True)
     assert isinstance(enc, TAESD) and enc.decoder is not None
-    sd = read_state_dict(weights_dir / "taef2" / "taef2_encoder.pth")
+    sd = read_state_dict(models_dir / "taef2" / "taef2_encoder.pth")
     assert set(sd) == set(enc.encoder.state_dict())
     assert all(v.dtype == torch.float32 for v in enc.state_dict().values())
 
 
 @pytest.mark.real
-def test_taef2_input_range_matters(weights_dir: Path) -> None:
-    enc = models.load_encoder("taef2", models_dir=weights_dir, offline=True, with_decoder=False)
+def test_taef2_input_range_matters(models_dir: Path) -> None:
+    enc = models.load_encoder("taef2", models_dir=models_dir, offline=True, with_decoder=False)
     assert not enc.has_decoder
     x = photo_crop(size=64)
     with torch.no_grad():
@@ -194,8 +194,8 @@ def test_taef2_input_range_matters(weights_dir: Path) -> None:
 
 
 @pytest.mark.real
-def test_models_dir_from_environment(weights_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CLOAK_MODELS_DIR", str(weights_dir))
+def test_models_dir_from_environment(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOAK_MODELS_DIR", str(models_dir))
     loaded, missing = models.load_ensemble(["taef2", "vaelight", "taesana"], offline=True)
     assert [e.name for e in loaded] == ["taef2", "vaelight"]
     assert "taesana_encoder.pth" in missing["taesana"]
@@ -206,8 +206,8 @@ def test_models_dir_from_environment(weights_dir: Path, monkeypatch: pytest.Monk
 
 
 @pytest.mark.real
-def test_model_status_installed_pinned_verified(weights_dir: Path, tmp_path: Path) -> None:
-    rows = {r.name: r for r in models.model_status(weights_dir, check=True)}
+def test_model_status_installed_pinned_verified(models_dir: Path, tmp_path: Path) -> None:
+    rows = {r.name: r for r in models.model_status(models_dir, check=True)}
     t = rows["taef2"]
     assert (t.default, t.installed, t.pinned, t.verified) == (True, "yes", "sha256", "yes")
     s = rows["taesd"]
@@ -217,7 +217,7 @@ def test_model_status_installed_pinned_verified(weights_dir: Path, tmp_path: Pat
     # A tampered copy shows as installed but not verified.
     import shutil
 
-    shutil.copytree(weights_dir / "taef2", tmp_path / "taef2")
+    shutil.copytree(models_dir / "taef2", tmp_path / "taef2")
     victim = tmp_path / "taef2" / "taef2_decoder.pth"
     victim.chmod(0o644)
     data = bytearray(victim.read_bytes())

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import models_fixtures as mf
 import pytest
+from support import models_fixtures as mf
 
 from cloak import models
 from cloak.cli import main
@@ -28,7 +28,7 @@ from cloak.models.base import WeightFile
 from cloak.models.registry import REGISTRY, TAESD_COMMIT
 
 FakeHub = mf.FakeHub
-weights_dir, fake_hub = mf.weights_dir, mf.fake_hub
+fake_hub = mf.fake_hub
 
 TAEF2 = REGISTRY["taef2"]
 
@@ -137,15 +137,15 @@ def test_default_set_is_pinned_and_from_the_fixed_commit() -> None:
         assert all(wf.git_blob for wf in REGISTRY[name].files), name
 
 
-def test_git_blob_id_matches_git(weights_dir: Path) -> None:
-    path = weights_dir / "taef2" / "taef2_encoder.pth"
+def test_git_blob_id_matches_git(models_dir: Path) -> None:
+    path = models_dir / "taef2" / "taef2_encoder.pth"
     data = path.read_bytes()
     want = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
     assert weights.git_blob_of(path) == want == TAEF2.encoder_file.git_blob
 
 
-def test_github_download_pinned_sha256_then_loads(github: FakeGitHub, weights_dir: Path) -> None:
-    _serve_taef2(github, weights_dir)
+def test_github_download_pinned_sha256_then_loads(github: FakeGitHub, models_dir: Path) -> None:
+    _serve_taef2(github, models_dir)
     paths = models.download("taef2", progress=False)
     cache = weights.user_models_dir()
     assert [p.parent for p in paths] == [cache / "taef2"] * 2
@@ -161,10 +161,10 @@ def test_github_download_pinned_sha256_then_loads(github: FakeGitHub, weights_di
 
 
 def test_github_download_verified_by_git_blob_records_sha256(
-    github: FakeGitHub, weights_dir: Path, monkeypatch: pytest.MonkeyPatch
+    github: FakeGitHub, models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _blob_only(monkeypatch)
-    _serve_taef2(github, weights_dir)
+    _serve_taef2(github, models_dir)
     enc = models.load_encoder("taef2")  # missing locally: downloads, checks, then loads
     assert enc.has_decoder
     for wf in TAEF2.files:
@@ -177,10 +177,10 @@ def test_github_download_verified_by_git_blob_records_sha256(
 
 
 def test_tampered_download_refused_before_loading(
-    github: FakeGitHub, weights_dir: Path, monkeypatch: pytest.MonkeyPatch
+    github: FakeGitHub, models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _blob_only(monkeypatch)
-    _serve_taef2(github, weights_dir, tamper=True)
+    _serve_taef2(github, models_dir, tamper=True)
     from cloak.models import taesd
 
     reads: list[Path] = []
@@ -194,20 +194,18 @@ def test_tampered_download_refused_before_loading(
     assert _cache_entries() == []  # no file, no sidecar, no temporary folder
 
 
-def test_tampered_download_with_pinned_sha256_refused(
-    github: FakeGitHub, weights_dir: Path
-) -> None:
-    _serve_taef2(github, weights_dir, tamper=True)
+def test_tampered_download_with_pinned_sha256_refused(github: FakeGitHub, models_dir: Path) -> None:
+    _serve_taef2(github, models_dir, tamper=True)
     with pytest.raises(models.WeightsError, match=r"taef2_encoder\.pth.*not the pinned file"):
         models.download("taef2", progress=False)
     assert _cache_entries() == []
 
 
 def test_interrupted_download_leaves_nothing_and_retry_works(
-    github: FakeGitHub, weights_dir: Path, monkeypatch: pytest.MonkeyPatch
+    github: FakeGitHub, models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(weights, "DOWNLOAD_RETRIES", 1)
-    _serve_taef2(github, weights_dir)
+    _serve_taef2(github, models_dir)
     github.cut = 10  # every attempt is cut off mid-body
     with pytest.raises(models.WeightsError, match="taef2_encoder.pth") as info:
         models.download("taef2", progress=False)
@@ -223,8 +221,8 @@ def test_interrupted_download_leaves_nothing_and_retry_works(
     ]
 
 
-def test_one_cut_transfer_is_retried_within_one_call(github: FakeGitHub, weights_dir: Path) -> None:
-    _serve_taef2(github, weights_dir)
+def test_one_cut_transfer_is_retried_within_one_call(github: FakeGitHub, models_dir: Path) -> None:
+    _serve_taef2(github, models_dir)
     github.cut = 1
     paths = models.download("taef2", progress=False)
     assert len(github.requests) == 3  # encoder twice (cut, then whole), decoder once
@@ -243,9 +241,9 @@ def test_missing_on_server_is_weights_error(github: FakeGitHub) -> None:
 
 
 def test_cli_download_all_fetches_default_set(
-    github: FakeGitHub, weights_dir: Path, capsys: pytest.CaptureFixture[str]
+    github: FakeGitHub, models_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _serve_taef2(github, weights_dir)
+    _serve_taef2(github, models_dir)
     assert main(["models", "download", "--all"]) == 0
     out = capsys.readouterr().out
     cache = weights.user_models_dir()
@@ -307,20 +305,20 @@ def test_missing_weight_message(
     assert "cloak models download taef1" in msg
 
 
-def test_ensemble_reports_missing_and_loads_rest(fake_hub: FakeHub, weights_dir: Path) -> None:
-    loaded, missing = models.load_ensemble(["taef2", "taesd"], models_dir=weights_dir, offline=True)
+def test_ensemble_reports_missing_and_loads_rest(fake_hub: FakeHub, models_dir: Path) -> None:
+    loaded, missing = models.load_ensemble(["taef2", "taesd"], models_dir=models_dir, offline=True)
     assert [e.name for e in loaded] == ["taef2"]
     assert set(missing) == {"taesd"}
     assert "cloak models download taesd" in missing["taesd"]
 
 
 def test_copy_without_sidecar_is_verified_by_git_blob(
-    tmp_path: Path, weights_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A file copied in by hand is checked against its git blob id, not trusted blindly."""
     _blob_only(monkeypatch)
     dst = tmp_path / "models" / "taef2"
-    shutil.copytree(weights_dir / "taef2", dst)
+    shutil.copytree(models_dir / "taef2", dst)
     statuses = {r.file: r.status for r in models.verify(tmp_path / "models") if r.name == "taef2"}
     assert statuses == {"taef2_encoder.pth": "ok", "taef2_decoder.pth": "ok"}
     victim = dst / "taef2_decoder.pth"
@@ -333,11 +331,11 @@ def test_copy_without_sidecar_is_verified_by_git_blob(
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
-def test_tampered_copy_is_refused(tmp_path: Path, weights_dir: Path, damage: str) -> None:
+def test_tampered_copy_is_refused(tmp_path: Path, models_dir: Path, damage: str) -> None:
     dst = tmp_path / "models" / "taef2"
     dst.mkdir(parents=True)
     for wf in TAEF2.files:
-        shutil.copy(weights_dir / "taef2" / wf.filename, dst / wf.filename)
+        shutil.copy(models_dir / "taef2" / wf.filename, dst / wf.filename)
     victim = dst / "taef2_encoder.pth"
     data = bytearray(victim.read_bytes())
     if damage == "flip":

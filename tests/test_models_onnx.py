@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import models_fixtures as mf
 import numpy as np
 import pytest
 import torch
+from support import models_fixtures as mf
 
 from cloak import models
+from cloak.metrics import psnr
 from cloak.models.onnx_graph import load_onnx
 
-photo_crop, psnr = mf.photo_crop, mf.psnr
-weights_dir = mf.weights_dir
+photo_crop = mf.photo_crop
 
 
 def _graph(tmp_path: Path, nodes: list, inits: list, name: str = "g.onnx") -> Path:
@@ -76,8 +76,8 @@ def test_small_ops_match_reference_semantics(tmp_path: Path) -> None:
 
 
 @pytest.mark.real
-def test_vaelight_loads_and_encodes(weights_dir: Path) -> None:
-    enc = models.load_encoder("VAElight", models_dir=weights_dir, offline=True)
+def test_vaelight_loads_and_encodes(models_dir: Path) -> None:
+    enc = models.load_encoder("VAElight", models_dir=models_dir, offline=True)
     x = photo_crop(size=64)
     with torch.no_grad():
         z = enc.encode(x)
@@ -87,8 +87,8 @@ def test_vaelight_loads_and_encodes(weights_dir: Path) -> None:
 
 
 @pytest.mark.real
-def test_vaelight_round_trip(weights_dir: Path) -> None:
-    enc = models.load_encoder("vaelight", models_dir=weights_dir, offline=True)
+def test_vaelight_round_trip(models_dir: Path) -> None:
+    enc = models.load_encoder("vaelight", models_dir=models_dir, offline=True)
     x = photo_crop(size=128)
     with torch.no_grad():
         y = enc.decode(enc.encode(x))
@@ -98,10 +98,10 @@ def test_vaelight_round_trip(weights_dir: Path) -> None:
 
 
 @pytest.mark.real
-def test_vaelight_range_matters(weights_dir: Path) -> None:
-    enc = models.load_encoder("vaelight", models_dir=weights_dir, offline=True)
+def test_vaelight_range_matters(models_dir: Path) -> None:
+    enc = models.load_encoder("vaelight", models_dir=models_dir, offline=True)
     x = photo_crop(size=64)
-    raw = load_onnx(weights_dir / "vaelight" / "VAEencoder.onnx")
+    raw = load_onnx(models_dir / "vaelight" / "VAEencoder.onnx")
     with torch.no_grad():
         ours = enc.encode(x)
         assert torch.allclose(ours, raw(x * 2 - 1)[0])
@@ -110,20 +110,20 @@ def test_vaelight_range_matters(weights_dir: Path) -> None:
 
 
 @pytest.mark.real
-def test_vaelight_gradients_flow(weights_dir: Path) -> None:
-    enc = models.load_encoder("vaelight", models_dir=weights_dir, offline=True)
+def test_vaelight_gradients_flow(models_dir: Path) -> None:
+    enc = models.load_encoder("vaelight", models_dir=models_dir, offline=True)
     x = photo_crop(size=32).requires_grad_(True)
     enc.encode(x).square().mean().backward()
     assert x.grad is not None and float(x.grad.abs().sum()) > 0
 
 
 @pytest.mark.real
-def test_vaelight_matches_onnxruntime(weights_dir: Path) -> None:
+def test_vaelight_matches_onnxruntime(models_dir: Path) -> None:
     # onnxruntime is a test-only reference implementation (the `test` extra), not a dependency.
     import onnxruntime as ort
 
     x = (photo_crop(size=64) * 2 - 1).numpy()
-    d = weights_dir / "vaelight"
+    d = models_dir / "vaelight"
     enc, dec = load_onnx(d / "VAEencoder.onnx"), load_onnx(d / "VAEpreview.onnx")
     ref_z = ort.InferenceSession(str(d / "VAEencoder.onnx")).run(None, {"input": x})[0]
     with torch.no_grad():
@@ -137,12 +137,12 @@ def test_vaelight_matches_onnxruntime(weights_dir: Path) -> None:
 
 
 @pytest.mark.real
-def test_vaelight_matches_reference_without_onnxruntime(weights_dir: Path) -> None:
+def test_vaelight_matches_reference_without_onnxruntime(models_dir: Path) -> None:
     """The encoder graph written out by hand with torch ops, from the file's own weights."""
     import onnx
     from onnx import numpy_helper
 
-    path = weights_dir / "vaelight" / "VAEencoder.onnx"
+    path = models_dir / "vaelight" / "VAEencoder.onnx"
     model = onnx.load(str(path))
     w = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in model.graph.initializer}
     F = torch.nn.functional

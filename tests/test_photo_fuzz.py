@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from photo_factory import mutate, seed_images
+from support.photo_factory import mutate, seed_images
 
 from cloak.errors import PhotoError
 from cloak.photo_io import load_photo

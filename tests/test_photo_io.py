@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from photo_factory import (
+from PIL import Image, ImageOps
+from support.photo_factory import (
     CAMERA_MAKE,
     DATE_TAKEN,
     REAL_PHOTOS,
@@ -23,7 +24,6 @@ from photo_factory import (
     unique_rgb,
     write,
 )
-from PIL import Image, ImageOps
 
 from cloak import photo_io
 from cloak.errors import ConfigError, PhotoError
@@ -31,6 +31,7 @@ from cloak.photo_io import (
     SUPPORTED_SUFFIXES,
     Photo,
     SaveOptions,
+    atomic,
     is_supported,
     iter_photos,
     load_photo,
@@ -154,7 +155,10 @@ def test_strip_metadata_removes_exif_keeps_icc(tmp_path: Path) -> None:
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".heic"])
 def test_icc_profile_kept(suffix: str, tmp_path: Path) -> None:
     if suffix == ".heic":
-        pytest.importorskip("pillow_heif").register_heif_opener()
+        # The test extra installs pillow-heif: missing, this fails rather than skips.
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
     icc = srgb_icc()
     photo = load_photo(write(tmp_path / f"c{suffix}", rgb_image(), icc_profile=icc))
     assert photo.icc_profile == icc
@@ -220,7 +224,7 @@ def test_alpha_kept_bit_exact(tmp_path: Path) -> None:
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP", "HEIF"])
 def test_gray_alpha_kept_in_every_format_that_holds_alpha(fmt: str, tmp_path: Path) -> None:
     if fmt == "HEIF":
-        pytest.importorskip("pillow_heif")
+        import pillow_heif  # noqa: F401 - installed by the test extra; missing fails
     alpha = np.random.default_rng(4).integers(0, 256, (12, 16), dtype=np.uint8)
     img = Image.merge("LA", [rgb_image().convert("L"), Image.fromarray(alpha)])
     photo = load_photo(write(tmp_path / "la.png", img))
@@ -341,7 +345,9 @@ def test_animated_takes_first_frame_with_note(suffix: str, tmp_path: Path) -> No
 
 
 def test_heic_roundtrip(tmp_path: Path) -> None:
-    pytest.importorskip("pillow_heif").register_heif_opener()
+    import pillow_heif  # installed by the test extra; missing fails
+
+    pillow_heif.register_heif_opener()
     photo = load_photo(write(tmp_path / "h.heic", rgb_image(64, 48), exif=make_exif(6)))
     assert photo.format == "HEIF" and photo.size == (48, 64)
     out = roundtrip(photo, tmp_path / "out.heic")
@@ -498,7 +504,7 @@ def test_disk_full_leaves_nothing(where: str, photo: Photo, tmp_path: Path, monk
         raise OSError(errno.ENOSPC, "No space left on device")
 
     if where == "fsync":
-        monkeypatch.setattr(photo_io.os, "fsync", full)
+        monkeypatch.setattr(atomic.os, "fsync", full)
     else:
         monkeypatch.setattr(Image.Image, "save", full)
     dest = tmp_path / "out.jpg"

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cloak.engine import lift
+from cloak.staging import lift
 from cloak.tiling import iter_bands, lift_add_, lift_banded
 
 

@@ -1,9 +1,8 @@
-"""Shared helpers for the ``cloak.models`` tests: real weights, photo crops, a loopback hub."""
+"""Shared helpers for the ``cloak.models`` tests: photo crops, a loopback hub."""
 
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,37 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = REPO_ROOT.parent / "shared"
-PHOTOS = SHARED / "photos"
+from support.paths import PHOTOS
+
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-def real_weights_dir() -> Path:
-    """``$CLOAK_MODELS_DIR`` (relative paths are relative to the repo root) or ../shared/weights."""
-    env = os.environ.get("CLOAK_MODELS_DIR")
-    if not env:
-        return SHARED / "weights"
-    p = Path(env)
-    return p if p.is_absolute() else REPO_ROOT / p
-
-
-@pytest.fixture
-def weights_dir() -> Path:
-    """The real weights folder; FAILS (never skips) when the files are not there."""
-    d = real_weights_dir()
-    needed = [
-        "taef2/taef2_encoder.pth",
-        "taef2/taef2_decoder.pth",
-        "vaelight/VAEencoder.onnx",
-        "vaelight/VAEpreview.onnx",
-    ]
-    missing = [n for n in needed if not (d / n).is_file()]
-    assert not missing, (
-        f"real weights missing in {d}: {missing}. Set CLOAK_MODELS_DIR to the folder that holds "
-        "taef2/ and vaelight/ (CI: ../shared/weights)."
-    )
-    return d
 
 
 def photo_crop(name: str = "astronaut.png", top: int = 100, left: int = 180, size: int = 128):
@@ -54,11 +25,6 @@ def photo_crop(name: str = "astronaut.png", top: int = 100, left: int = 180, siz
     img = np.asarray(Image.open(path).convert("RGB"))
     crop = img[top : top + size, left : left + size].copy()
     return torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a - b) ** 2).mean())
-    return 10 * float(np.log10(1.0 / max(mse, 1e-12)))
 
 
 class FakeHub:
