@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloak.errors import CloakError
-from cloak.report import SCENARIOS, mean, score
+from cloak.report import SCENARIOS, median, score
 from cloak.tensors import to_array
 
 if TYPE_CHECKING:
@@ -30,10 +30,12 @@ def damage_vs_psnr(ev: Evaluation, dest: Path) -> list[str]:
     """Scatter of damage (dB) against PSNR, one point per photo and method.
 
     One row of panels per encoder with a decoder, one column per scenario (direct, 1080/q80,
-    720/q70); each method's mean is drawn as a larger marker, and the presets' means are joined.
+    720/q70), at the largest attacker size measured; each method's median is drawn as a larger
+    marker, and the presets' medians are joined.
     """
 
     plt = _pyplot()
+    size = max(ev.sizes) if ev.sizes else None
     encs = [
         e
         for e in ev.attacked + ev.holdout
@@ -52,7 +54,7 @@ def damage_vs_psnr(ev: Evaluation, dest: Path) -> list[str]:
             for k, m in enumerate(ev.methods):
                 rows = ev.rows_of(m)
                 xs = [r.report.psnr for r in rows]
-                ys = [score(r.report, enc, sc, "damage_db") for r in rows]
+                ys = [score(r.report, enc, sc, "damage_db", size) for r in rows]
                 pts = [(x, y) for x, y in zip(xs, ys, strict=True) if y is not None]
                 if not pts:
                     continue
@@ -60,7 +62,7 @@ def damage_vs_psnr(ev: Evaluation, dest: Path) -> list[str]:
                 ax.scatter(
                     *zip(*pts, strict=True), s=18, alpha=0.6, color=colours(k), marker=marker
                 )
-                mx, my = mean([p[0] for p in pts]), mean([p[1] for p in pts])
+                mx, my = median([p[0] for p in pts]), median([p[1] for p in pts])
                 ax.scatter(
                     [mx], [my], s=90, color=colours(k), marker=marker, edgecolors="black", label=m
                 )
@@ -69,7 +71,7 @@ def damage_vs_psnr(ev: Evaluation, dest: Path) -> list[str]:
             if len(means) > 1:
                 ax.plot(*zip(*means, strict=True), color="gray", lw=1, zorder=0)
             held = " (held out)" if enc in ev.holdout else ""
-            ax.set_title(f"{enc}{held}: {sc}", fontsize=10)
+            ax.set_title(f"{enc}{held}: {sc}, attacker at {size} px", fontsize=10)
             ax.set_xlabel("PSNR of protected photo (dB)")
             ax.set_ylabel("edit damage (dB)")
             ax.axhline(0, color="black", lw=0.5)

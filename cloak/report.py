@@ -27,12 +27,15 @@ class Row:
     method: str
     seconds: float
     report: Report
+    face_db: float | None = None
+    """Damage on the largest face alone (first attacked encoder, the AI view's size)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "photo": self.photo,
             "method": self.method,
             "seconds": self.seconds,
+            "face_db": self.face_db,
             **self.report.as_dict(),
         }
 
@@ -49,6 +52,7 @@ class Evaluation:
         failed: ``{photo: message}`` for photos that could not be evaluated.
         configs: ``{method: description}``.
         files: Files written, relative to the report folder.
+        sizes: The attacker sizes (long side, px) every measure was taken at.
     """
 
     rows: list[Row] = field(default_factory=list)
@@ -58,15 +62,19 @@ class Evaluation:
     failed: dict[str, str] = field(default_factory=dict)
     configs: dict[str, str] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
 
     def rows_of(self, method: str) -> list[Row]:
         return [r for r in self.rows if r.method == method]
 
 
-def score(report: Report, encoder: str, scenario: str, what: str) -> float | None:
-    """Field ``what`` of ``encoder``'s score in ``scenario``, or None when it has none."""
+def score(
+    report: Report, encoder: str, scenario: str, what: str, size: int | None = None
+) -> float | None:
+    """Field ``what`` of ``encoder``'s score in ``scenario`` at attacker ``size`` (None: the
+    first size measured), or None when it has none."""
     for s in report.scores:
-        if s.encoder == encoder and s.scenario == scenario:
+        if s.encoder == encoder and s.scenario == scenario and size in (None, s.size):
             value = getattr(s, what)
             return None if value is None else float(value)
     return None
@@ -76,6 +84,23 @@ def mean(values: Sequence[float | None]) -> float | None:
     """The mean of the finite values, or None when there is none."""
     vals = [v for v in values if v is not None and math.isfinite(v)]
     return sum(vals) / len(vals) if vals else None
+
+
+def median(values: Sequence[float | None]) -> float | None:
+    """The median of the finite values, or None when there is none."""
+    vals = sorted(v for v in values if v is not None and math.isfinite(v))
+    if not vals:
+        return None
+    mid = len(vals) // 2
+    return vals[mid] if len(vals) % 2 else (vals[mid - 1] + vals[mid]) / 2
+
+
+def worst(values: Sequence[float | None], higher_is_better: bool = True) -> float | None:
+    """The worst finite value (the lowest, or the highest when lower is better)."""
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return None
+    return min(vals) if higher_is_better else max(vals)
 
 
 def fmt(v: float | None, digits: int = 2, suffix: str = "") -> str:

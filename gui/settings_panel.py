@@ -23,9 +23,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cloak.config import PRESETS
 from cloak.gui.state import SettingsModel, preset_note
 
-PRESET_TITLES = {"low": "Low", "standard": "Standard", "high": "High", "custom": "Custom"}
+PRESET_TITLES = {**{k: k.capitalize() for k in PRESETS}, "custom": "Custom"}
 FORMATS = [("Same as the original", None), ("JPEG", "JPEG"), ("PNG", "PNG"), ("WebP", "WEBP")]
 
 

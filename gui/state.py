@@ -23,9 +23,16 @@ _JOB_FIELDS = ("encoders", "device", "output", "max_pixels")
 """Fields a preset change keeps: what to attack with and how to write, not how to attack."""
 
 PRESET_WORDS = {
-    "low": "Least visible, weakest.",
-    "standard": "Balanced.",
-    "high": "Strongest, most visible.",
+    "low": "Least visible; the AI view of a portrait barely changes.",
+    "standard": (
+        "The default. Invisible at normal size; the AI view of a portrait comes out "
+        "degraded at best, not broken (measured: docs/EVALUATION.md)."
+    ),
+    "high": "Stronger; faint grain may show on flat skin when zoomed in. About 1.6x the time.",
+    "max": (
+        "For the one photo that matters: faint grain shows, takes about 4x the time; the AI view "
+        "gets blotches and wrong colours but a face can stay recognisable."
+    ),
 }
 """The one qualitative word per preset; every number shown beside it comes from the preset."""
 

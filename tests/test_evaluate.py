@@ -57,6 +57,7 @@ def report_dir(tmp_path_factory):
         baseline_work_size=64,
         attacker_long_side=32,
         log=lambda msg: None,
+        attacker_sizes=(24, 32),
     )
     torch.set_num_threads(threads)
     return out, ev
@@ -90,14 +91,21 @@ def test_table_columns_and_rows(report_dir):
         "taesd (held out) dB direct",
     ):
         assert col in md, col
-    for section in ("## low", "## standard", f"## {BASELINE}", "## Summary"):
+    for section in ("## low", "## standard", f"## {BASELINE}", "## Summary (median"):
         assert section in md
+    assert "## Summary (worst" in md and "dB direct at 24/32 px" in md
+    assert md.count("| **median** |") == md.count("| **worst** |") == 3
     # 2 good photos x 3 methods; the broken one is reported, not fatal.
     assert len(ev.rows) == 6
     assert any("broken.jpg" in k for k in ev.failed)
     assert "broken.jpg" in md
     data = json.loads((out / "report.json").read_text())
     assert {s["method"] for s in data["summary"]} == {"low", "standard", BASELINE}
+    assert data["sizes"] == [24, 32]
+    # The worst photo is never better than the median one.
+    for med, low in zip(data["summary"], data["worst"], strict=True):
+        assert low["psnr"] <= med["psnr"] and low["seconds"] >= med["seconds"]
+        assert low["taef2/direct@32"] <= med["taef2/direct@32"]
     assert data["holdout"] == ["taesd"]
 
 
@@ -114,9 +122,10 @@ def test_measures_are_sane(report_dir):
             assert r.report.psnr >= linf_psnr_floor(eps), (r.method, r.report.psnr)
         assert r.seconds > 0
         assert {s.scenario for s in r.report.scores} == {"direct", "1080/q80", "720/q70"}
+        assert {s.size for s in r.report.scores} == {24, 32}
     labels = [c[0] for c in target_check(ev)]
     assert "PSNR dB" in labels and any("held out" in label for label in labels)
-    assert "| measure | mean | target | met |" in markdown(ev)
+    assert "| measure | median | target | met |" in markdown(ev)
 
 
 def test_measure_cache_gives_the_same_report():
