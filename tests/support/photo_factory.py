@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms
 
-SHARED_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
+from support.paths import PHOTOS
+
+SHARED_PHOTOS = PHOTOS
 REAL_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg")
 
 CAMERA_MAKE = "Cloak Test Cam"
@@ -134,9 +136,9 @@ def seed_images() -> dict[str, bytes]:
     encode("seed.tif", rgb, format="TIFF")
     encode("seed.bmp", rgb, format="BMP")
     encode("cmyk.jpg", rgb.convert("CMYK"), format="JPEG")
-    if (SHARED_PHOTOS / "rocket.jpg").exists():
-        with Image.open(SHARED_PHOTOS / "rocket.jpg") as real:
-            encode("rocket_crop.jpg", real.crop((100, 100, 132, 124)), format="JPEG")
+    # A real camera JPEG among the seeds; missing, this fails rather than fuzzing less.
+    with Image.open(SHARED_PHOTOS / "rocket.jpg") as real:
+        encode("rocket_crop.jpg", real.crop((100, 100, 132, 124)), format="JPEG")
     return out
 
 
