@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -35,6 +36,18 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda or mps")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: one per core)")
+
+
+def _size_list(text: str) -> list[int]:
+    try:
+        sizes = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give sizes in pixels, e.g. 512,768,1024"
+        ) from None
+    if not sizes or any(not 32 <= v <= 4096 for v in sizes):
+        raise argparse.ArgumentTypeError(f"{text!r}: each size must lie in 32..4096 pixels")
+    return sizes
 
 
 def _encoder_list(text: str) -> tuple[str, ...]:
@@ -78,6 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("protected", type=Path)
     c.add_argument("--encoders", type=_encoder_list, default=None, help="default: all present")
     c.add_argument(
+        "--sizes",
+        type=_size_list,
+        default=None,
+        help="attacker long sides to simulate, comma-separated (default: 512,768,1024)",
+    )
+    c.add_argument(
+        "--attacked",
+        type=_encoder_list,
+        default=None,
+        help="encoders the photo was protected against (default: the default set); the others "
+        "are reported as held out and do not count in the verdict",
+    )
+    c.add_argument(
         "--picture", type=Path, default=None, help="comparison PNG (default: <protected>.check.png)"
     )
     c.add_argument("--json", action="store_true", help="print the measures as JSON")
@@ -97,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="protect photos with each preset and report the measures")
     e.add_argument("photos", nargs="+", type=Path)
     e.add_argument("-o", "--output", type=Path, required=True, help="report folder")
-    e.add_argument("--presets", default="low,standard,high")
+    e.add_argument("--presets", default=",".join(PRESETS))
     e.add_argument("--encoders", type=_encoder_list, default=None, help="attack ensemble")
     e.add_argument("--holdout", type=_encoder_list, default=None, help="encoders only measured")
     e.add_argument(
@@ -228,10 +254,11 @@ def _print_summary(results: Sequence) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from cloak.compare import comparison_image
-    from cloak.metrics import measure
+    from cloak.metrics import ATTACKER_SIZES, measure
     from cloak.models import DEFAULT_ENSEMBLE, REGISTRY, model_status
     from cloak.photo_io import load_photo
     from cloak.tensors import to_tensor
+    from cloak.verdict import BROKEN_DB, DEGRADED_DB, verdict
 
     a = load_photo(args.original)
     b = load_photo(args.protected)
@@ -247,11 +274,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         names = [n for n in REGISTRY if n in present] or list(DEFAULT_ENSEMBLE)
     encoders = load_encoders(names, args)
     x, y = to_tensor(a.rgb), to_tensor(b.rgb)
-    report = measure(x, y, encoders)
+    report = measure(x, y, encoders, attacker_long_side=list(args.sizes or ATTACKER_SIZES))
     picture = args.picture or args.protected.with_name(args.protected.stem + ".check.png")
-    comparison_image(x, y, encoders).save(picture)
+    comparison_image(x, y, encoders, attacker_long_side=max(report.sizes)).save(picture)
+    attacked = list(args.attacked or DEFAULT_ENSEMBLE)
+    v = verdict(report, attacked)
     if args.json:
-        print(json.dumps(report.as_dict(), indent=2))
+        print(json.dumps({**report.as_dict(), "verdict": dataclasses.asdict(v)}, indent=2))
         return 0
     print(f"original:  {args.original}")
     print(f"protected: {args.protected}  ({report.width}x{report.height})")
@@ -259,13 +288,34 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"imperceptibility: PSNR {report.psnr:.2f} dB, SSIM {report.ssim:.4f}, "
         f"L-inf {report.linf_255:.1f}/255"
     )
-    print(f"{'encoder':<10} {'scenario':<10} {'damage dB':>10} {'AI-view SSIM':>13} {'shift':>8}")
-    for s in report.scores:
-        dmg = f"{s.damage_db:.2f}" if s.damage_db is not None else "n/a"
-        rs = f"{s.roundtrip_ssim:.3f}" if s.roundtrip_ssim is not None else "n/a"
-        print(f"{s.encoder:<10} {s.scenario:<10} {dmg:>10} {rs:>13} {s.latent_shift:>7.1f}x")
-    print("damage: how much worse an AI editor's reconstruction gets (dB; > 3 is visible);")
-    print("shift: latent change in units of a harmless JPEG-95 re-save.")
+    sizes = "/".join(str(z) for z in report.sizes)
+    print(f"AI editors simulated at {sizes} px long side (damage in dB at each size):")
+    print(f"{'encoder':<18} {'posted as':<10} {'damage dB':>18} {'AI-view SSIM':>13} {'shift':>7}")
+    names = list(dict.fromkeys(s.encoder for s in report.scores))
+    for name in names:
+        tag = name if name in attacked else f"{name} (held out)"
+        for sc in dict.fromkeys(s.scenario for s in report.scores):
+            mine = [s for s in report.scores if s.encoder == name and s.scenario == sc]
+            dmg = " / ".join("n/a" if s.damage_db is None else f"{s.damage_db:.2f}" for s in mine)
+            big = mine[-1]
+            rs = "n/a" if big.roundtrip_ssim is None else f"{big.roundtrip_ssim:.3f}"
+            print(f"{tag:<18} {sc:<10} {dmg:>18} {rs:>13} {big.latent_shift:>6.1f}x")
+    print(
+        f"damage: how much worse an AI editor's reconstruction gets; below {DEGRADED_DB:g} dB it "
+        f"looks like the original's, from {BROKEN_DB:g} dB it is visibly broken "
+        "(docs/img/verdict_calibration.png). AI-view SSIM and shift at the largest size; shift: "
+        "latent change in units of a harmless JPEG-95 re-save."
+    )
+    if v.worst_db is not None:
+        print(f"verdict ({v.level}): {v.sentence}")
+        print(
+            f"weakest case: {v.worst_case}, {v.worst_db:.2f} dB; "
+            f"measured on {', '.join(v.measured)}"
+        )
+    else:
+        print(f"verdict: {v.sentence}")
+    for name, shift in v.held_out:
+        print(f"held out (not attacked, not in the verdict): {name}, latent moved {shift:.1f}x")
     print(f"comparison picture: {picture}")
     return 0
 

@@ -80,12 +80,20 @@ def test_protect_single_file_beside_original_and_check(models_dir, tmp_path, cap
             str(models_dir),
             "--picture",
             str(picture),
+            "--sizes",
+            "64,96",
         ]
     )
     out = capsys.readouterr().out
     assert code == 0
     assert "PSNR" in out and "SSIM" in out and "L-inf" in out
     assert "1080/q80" in out and "vaelight" in out and "taef2" in out
+    assert "simulated at 64/96 px" in out
+    # The verdict rests on the attacked encoder only and names its weakest case; the held-out
+    # one is reported beside it.
+    assert "verdict (" in out and "weakest case: taef2 at " in out
+    assert "held out (not attacked, not in the verdict): vaelight" in out
+    assert "> 3 is visible" not in out
     with Image.open(picture) as im:
         assert im.width >= 3 * 300 and im.height > 300
 
