@@ -11,6 +11,7 @@ from cloak.config import PRESETS, ProtectConfig, TransformConfig, preset
 from cloak.device import choose_device
 from cloak.engine import EncoderAttack, protect, run_to_end
 from cloak.errors import Cancelled, ConfigError
+from cloak.evaluate import TARGETS
 from cloak.metrics import measure
 from cloak.staging import lift
 from cloak.tensors import quantize
@@ -265,12 +266,12 @@ def test_repr_names_hyperparameters(tiny_encoder):
 
 @pytest.mark.real
 def test_real_taef2_protect_damages_round_trip(taef2, astronaut_crop):
-    # The standard recipe (decoder in the loop, half-resolution delta, PSNR floor) on a 96 px
-    # crop. EOT is off here: its draws (resize to 0.7x, 7 px crops) are tuned for photos of
-    # 512 px and more; on 96 px, 12 steps of it land anywhere in 0.5-1.1 dB over seeds (see
-    # docs/attack-notes.md), while the attacker here sees the crop as is.
+    # The standard recipe (decoder in the loop, half-resolution delta, budget map, PSNR floor)
+    # on a 96 px crop, against an attacker who sees the crop as it is. EOT is off: its draws
+    # (attacker sizes 512-1344 px) are made for photos, not 96 px crops. With the attacker's
+    # size known the recipe must reach the damage target the presets aim at on photos; across
+    # unknown sizes it does not (docs/attack-notes.md, round 3).
     cfg = preset("standard").replace(
-        steps=12,
         encoders=("taef2",),
         device="cpu",
         work_size=96,
@@ -281,7 +282,7 @@ def test_real_taef2_protect_damages_round_trip(taef2, astronaut_crop):
     assert float((saved - astronaut_crop).abs().max()) <= cfg.eps + 1e-6
     report = measure(astronaut_crop, saved, [taef2], platforms={}, attacker_long_side=96)
     damage = report.damage("taef2")
-    assert damage is not None and damage > 3.0, report
+    assert damage is not None and damage >= TARGETS["damage_direct"], report
     assert cfg.min_psnr is not None
     assert report.psnr >= saved_psnr_floor(cfg.min_psnr), report.psnr
 
