@@ -77,23 +77,21 @@ def _face_box(x: Any) -> tuple[int, int, int, int]:
     return left, top, side, side
 
 
-def run(photos: list[str], long_side: int, models_dir: str, work: dict[str, Any]) -> Any:
-    import numpy as np
+def run(
+    photos: list[str],
+    long_side: int,
+    models_dir: str,
+    work: dict[str, Any],
+    done: Any = None,
+) -> Any:
     import torch
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import ImageFont
 
     from cloak.config import TransformConfig, preset
     from cloak.engine import protect, run_to_end
-    from cloak.metrics import (
-        ATTACKER_LONG_SIDE,
-        platform,
-        psnr,
-        quantize,
-        roundtrip,
-        ssim,
-        to_array,
-    )
+    from cloak.metrics import ATTACKER_LONG_SIDE, platform, psnr, roundtrip, ssim
     from cloak.models import load_encoder
+    from cloak.tensors import quantize
     from cloak.transforms import resize_long_side
 
     torch.set_num_threads(2)
@@ -144,6 +142,17 @@ def run(photos: list[str], long_side: int, models_dir: str, work: dict[str, Any]
             print(json.dumps(table[-1]), flush=True)
             row.append((_crop(rt_p, box), f"{dmg:+.1f} dB (face {face_dmg:+.1f})"))
         rows.append(row)
+        if done is not None:
+            done(_grid(rows, font), table)
+    return _grid(rows, font), table
+
+
+def _grid(rows: list[list[tuple[Any, str]]], font: Any) -> Any:
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from cloak.tensors import to_array
+
     cols = max(len(r) for r in rows)
     grid = Image.new("RGB", (cols * TILE, len(rows) * (TILE + 18)), "white")
     draw = ImageDraw.Draw(grid)
@@ -152,7 +161,7 @@ def run(photos: list[str], long_side: int, models_dir: str, work: dict[str, Any]
             arr = (to_array(img) * 255 + 0.5).astype(np.uint8)
             grid.paste(Image.fromarray(arr), (c * TILE, r * (TILE + 18) + 18))
             draw.text((c * TILE + 4, r * (TILE + 18) + 3), label, fill="black", font=font)
-    return grid, table
+    return grid
 
 
 def plot(table: list[dict[str, Any]], out: Path) -> list[Path]:
@@ -209,13 +218,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("docs/img/verdict_calibration.png"))
     a = p.parse_args(argv)
     photos = [s for s in a.photos.split(",") if s]
-    grid, table = run(photos, a.long_side, a.models_dir, json.loads(a.work))
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    grid.save(a.out)
-    a.out.with_suffix(".json").write_text(json.dumps(table, indent=1))
-    for path in plot(table, a.out):
-        print(f"wrote {path}")
-    print(f"wrote {a.out}")
+
+    def save(grid: Any, table: list[dict[str, Any]]) -> None:
+        # After every photo, so an interrupted run still leaves its pictures.
+        grid.save(a.out)
+        a.out.with_suffix(".json").write_text(json.dumps(table, indent=1))
+        for path in plot(table, a.out):
+            print(f"wrote {path}", flush=True)
+        print(f"wrote {a.out}", flush=True)
+
+    run(photos, a.long_side, a.models_dir, json.loads(a.work), save)
     return 0
 
 
