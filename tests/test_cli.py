@@ -170,7 +170,7 @@ def test_missing_path_and_bad_option(tmp_path, capsys):
     assert code == 1
     assert "no such file or folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["protect", "x.jpg", "--preset", "max"])
+        main(["protect", "x.jpg", "--preset", "ultra"])
     assert main(["protect", str(tmp_path / "nope.jpg"), "--eps", "99", "-q"]) == 2
     assert "eps" in capsys.readouterr().err
     assert main(["protect", str(tmp_path / "nope.jpg"), "--threads", "999", "-q"]) == 2

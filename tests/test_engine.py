@@ -223,11 +223,13 @@ def test_ensemble_round_robin(tiny_encoder):
 
 def test_presets_and_validation():
     assert PRESETS["low"].eps <= 4 / 255 + 1e-9
-    assert PRESETS["standard"].eps <= 8 / 255 + 1e-9
-    assert PRESETS["high"].eps <= 12 / 255 + 1e-9
+    # No preset goes past the 16/255 hard cap; from low to max the PSNR floor only drops.
+    assert all(cfg.eps <= 16 / 255 + 1e-9 for cfg in PRESETS.values())
+    floors = [PRESETS[n].min_psnr or 0.0 for n in ("low", "standard", "high", "max")]
+    assert floors == sorted(floors, reverse=True)
     assert preset("Standard") is PRESETS["standard"]
     with pytest.raises(ConfigError, match="unknown preset"):
-        preset("max")
+        preset("ultra")
     with pytest.raises(ConfigError, match="eps"):
         ProtectConfig(eps=0.5)
     with pytest.raises(ConfigError, match="param_scale"):
