@@ -260,6 +260,11 @@ ATTACKER_EOT = TransformConfig(resize=(0.5, 1.3125), window_px=640 * 400)
 small shifts, blur, noise and JPEG 60-95, each step encoding a 640 x 400 px-sized window of
 that view so that a step costs the same whatever size is drawn."""
 
+_PRESET_BASE = ProtectConfig(
+    objective="distort", param_scale=2, work_size=1024, steps=10, transforms=ATTACKER_EOT
+)
+"""What every preset shares (see the comment on :data:`PRESETS`)."""
+
 PRESETS: dict[str, ProtectConfig] = {
     # Every preset pushes the attacker's encoder/decoder round trip away from the photo itself
     # (objective "distort"), works on the photo at 1024 px with the delta at half that
@@ -268,51 +273,18 @@ PRESETS: dict[str, ProtectConfig] = {
     # does 7-9 dB there and about 1 dB at another size, so the presets trade peak damage for
     # damage at every size.
     # Least visible: 4/255 and a 40 dB PSNR floor.
-    "low": ProtectConfig(
-        eps=4 / 255,
-        steps=10,
-        objective="distort",
-        param_scale=2,
-        min_psnr=40.0,
-        work_size=1024,
-        transforms=ATTACKER_EOT,
-    ),
+    "low": _PRESET_BASE.replace(eps=4 / 255, min_psnr=40.0),
     # The default: up to 16/255 where texture hides it, 4/255 on flat skin and sky (perceptual
-    # floor 0.25), PSNR at least 36 dB: +0.3-0.6 dB over 8/255 everywhere at the same PSNR.
-    "standard": ProtectConfig(
-        eps=16 / 255,
-        steps=10,
-        objective="distort",
-        param_scale=2,
-        min_psnr=36.0,
-        work_size=1024,
-        momentum=0.75,
-        perceptual_floor=0.25,
-        transforms=ATTACKER_EOT,
+    # floor 0.25), PSNR at least 36 dB: +0.3-0.5 dB over 8/255 everywhere at the same SSIM.
+    "standard": _PRESET_BASE.replace(
+        eps=16 / 255, min_psnr=36.0, momentum=0.75, perceptual_floor=0.25
     ),
     # Stronger: the same budget map with a 33 dB floor and more steps.
-    "high": ProtectConfig(
-        eps=16 / 255,
-        steps=16,
-        objective="distort",
-        param_scale=2,
-        min_psnr=33.0,
-        work_size=1024,
-        perceptual_floor=0.25,
-        transforms=ATTACKER_EOT,
-    ),
+    "high": _PRESET_BASE.replace(eps=16 / 255, min_psnr=33.0, steps=16, perceptual_floor=0.25),
     # For the one photo that matters: sign steps fill the 16/255 map (PSNR about 31-32 dB,
     # faint grain), 40 steps (minutes on a CPU).
-    "max": ProtectConfig(
-        eps=16 / 255,
-        steps=40,
-        step_rule="sign",
-        objective="distort",
-        param_scale=2,
-        min_psnr=None,
-        work_size=1024,
-        perceptual_floor=0.25,
-        transforms=ATTACKER_EOT,
+    "max": _PRESET_BASE.replace(
+        eps=16 / 255, min_psnr=None, steps=40, step_rule="sign", perceptual_floor=0.25
     ),
 }
 """Named jobs from the least visible (``low``) to the strongest (``max``); see
