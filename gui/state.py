@@ -25,8 +25,8 @@ _JOB_FIELDS = ("encoders", "device", "output", "max_pixels")
 PRESET_WORDS = {
     "low": "Least visible; the AI view of a portrait barely changes.",
     "standard": (
-        "The default. Invisible at normal size; the AI view of a portrait comes out "
-        "degraded at best, not broken (measured: docs/EVALUATION.md)."
+        "The default. On portraits the AI view comes out barely changed to degraded, not "
+        "broken (measured: docs/EVALUATION.md)."
     ),
     "high": "Stronger; faint grain may show on flat skin when zoomed in. About 1.6x the time.",
     "max": (
