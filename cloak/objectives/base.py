@@ -134,6 +134,40 @@ class Objective(ABC):
         """
 
 
+class RoundTripObjective(Objective):
+    """An objective on the decoded round trip D(E(x + d)).
+
+    On an encoder without a decoder it is :attr:`fallback_type` (each subclass says which);
+    subclasses implement :meth:`prepare_roundtrip` and :meth:`roundtrip_loss`, called only for
+    encoders that decode.
+    """
+
+    needs_decoder = True
+    fallback_type: ClassVar[type[Objective]]
+
+    def __init__(self, config: ProtectConfig) -> None:
+        super().__init__(config)
+        self.fallback = self.fallback_type(config)
+
+    def prepare(self, setup: Setup) -> Fixed:
+        if not self.decodes(setup.encoder):
+            return self.fallback.prepare(setup)
+        return self.prepare_roundtrip(setup)
+
+    def loss(self, step: Step, fixed: Fixed, adv: torch.Tensor) -> torch.Tensor:
+        if not self.decodes(step.encoder):
+            return self.fallback.loss(step, fixed, adv)
+        return self.roundtrip_loss(step, fixed, adv)
+
+    @abstractmethod
+    def prepare_roundtrip(self, setup: Setup) -> Fixed:
+        """:meth:`Objective.prepare` for an encoder with a decoder."""
+
+    @abstractmethod
+    def roundtrip_loss(self, step: Step, fixed: Fixed, adv: torch.Tensor) -> torch.Tensor:
+        """:meth:`Objective.loss` for an encoder with a decoder."""
+
+
 def scaled(values: list[float]) -> list[float]:
     """Loss scales, floored so that a zero energy never divides by zero."""
     return [max(v, 1e-8) for v in values]

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
 from cloak.objectives.base import (
     Fixed,
-    Objective,
+    RoundTripObjective,
     Setup,
     Step,
     energy,
@@ -18,12 +16,9 @@ from cloak.objectives.base import (
 )
 from cloak.objectives.push import Push
 
-if TYPE_CHECKING:
-    from cloak.config import ProtectConfig
-
 
 @register
-class Decoded(Objective):
+class Decoded(RoundTripObjective):
     """``-(MSE(D(E(x+d)), D(E(x))) / mean(D(E(x))^2) + w * latent push)``, ``w = latent_weight``.
 
     Both round trips go through the step's transform draw. On an encoder without a decoder it
@@ -31,21 +26,13 @@ class Decoded(Objective):
     """
 
     name = "decoded"
-    needs_decoder = True
+    fallback_type = Push
 
-    def __init__(self, config: ProtectConfig) -> None:
-        super().__init__(config)
-        self.fallback = Push(config)
-
-    def prepare(self, setup: Setup) -> Fixed:
-        if not self.decodes(setup.encoder):
-            return self.fallback.prepare(setup)
+    def prepare_roundtrip(self, setup: Setup) -> Fixed:
         clean = setup.encode(setup.image, "roundtrip")
         return Fixed(clean, scaled([energy([clean[0]]), energy([clean[1]])]))
 
-    def loss(self, step: Step, fixed: Fixed, adv: torch.Tensor) -> torch.Tensor:
-        if not self.decodes(step.encoder):
-            return self.fallback.loss(step, fixed, adv)
+    def roundtrip_loss(self, step: Step, fixed: Fixed, adv: torch.Tensor) -> torch.Tensor:
         ref = fixed.refs
         if step.draw is not None:
             with torch.no_grad():

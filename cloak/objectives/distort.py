@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 
 from cloak.objectives.base import (
     Fixed,
-    Objective,
+    RoundTripObjective,
     Setup,
     Step,
     energy,
@@ -19,12 +17,9 @@ from cloak.objectives.base import (
 )
 from cloak.objectives.push import Push
 
-if TYPE_CHECKING:
-    from cloak.config import ProtectConfig
-
 
 @register
-class Distort(Objective):
+class Distort(RoundTripObjective):
     """``-(MSE(D(E(x+d)), x) / MSE(D(E(x)), x) + w * latent push)``, ``w = latent_weight``.
 
     What edit damage measures: the attacker's reconstruction error, normalised by the clean
@@ -34,22 +29,14 @@ class Distort(Objective):
     """
 
     name = "distort"
-    needs_decoder = True
+    fallback_type = Push
 
-    def __init__(self, config: ProtectConfig) -> None:
-        super().__init__(config)
-        self.fallback = Push(config)
-
-    def prepare(self, setup: Setup) -> Fixed:
-        if not self.decodes(setup.encoder):
-            return self.fallback.prepare(setup)
+    def prepare_roundtrip(self, setup: Setup) -> Fixed:
         x = setup.image
         clean = setup.encode(x, "roundtrip")
         return Fixed([x, clean[1]], scaled([float(F.mse_loss(clean[0], x)), energy([clean[1]])]))
 
-    def loss(self, step: Step, fixed: Fixed, adv: torch.Tensor) -> torch.Tensor:
-        if not self.decodes(step.encoder):
-            return self.fallback.loss(step, fixed, adv)
+    def roundtrip_loss(self, step: Step, fixed: Fixed, adv: torch.Tensor) -> torch.Tensor:
         lw = self.config.latent_weight
         ref = fixed.refs
         if step.draw is not None:

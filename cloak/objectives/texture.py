@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
 from cloak.objectives.base import (
     Fixed,
-    Objective,
+    RoundTripObjective,
     Setup,
     Step,
     energy,
@@ -18,12 +16,9 @@ from cloak.objectives.base import (
 )
 from cloak.objectives.pattern import Pattern, pattern_target
 
-if TYPE_CHECKING:
-    from cloak.config import ProtectConfig
-
 
 @register
-class Texture(Objective):
+class Texture(RoundTripObjective):
     """``MSE(D(E(x+d)), P) / MSE(D(E(x)), P) - w * latent push``, ``P`` = the pattern target.
 
     ``w = latent_weight``. The pattern goes through the step's transform draw like the photo.
@@ -32,24 +27,16 @@ class Texture(Objective):
     """
 
     name = "texture"
-    needs_decoder = True
+    fallback_type = Pattern
 
-    def __init__(self, config: ProtectConfig) -> None:
-        super().__init__(config)
-        self.fallback = Pattern(config)
-
-    def prepare(self, setup: Setup) -> Fixed:
-        if not self.decodes(setup.encoder):
-            return self.fallback.prepare(setup)
+    def prepare_roundtrip(self, setup: Setup) -> Fixed:
         x = setup.image
         target = pattern_target(*x.shape[-2:]).to(x.device)
         clean = setup.encode(x, "roundtrip")
         rt_error = float(torch.nn.functional.mse_loss(clean[0], target))
         return Fixed([target, clean[1]], scaled([rt_error, energy([clean[1]])]))
 
-    def loss(self, step: Step, fixed: Fixed, adv: torch.Tensor) -> torch.Tensor:
-        if not self.decodes(step.encoder):
-            return self.fallback.loss(step, fixed, adv)
+    def roundtrip_loss(self, step: Step, fixed: Fixed, adv: torch.Tensor) -> torch.Tensor:
         lw = self.config.latent_weight
         ref = fixed.refs
         if step.draw is not None:
