@@ -82,7 +82,12 @@ class TransformConfig:
         window_px: Encode at most this many pixels of each step's view: a random window of
             the image at the attacker's size (0 encodes the whole view). Attackers work at 512
             to 1344 px; a window keeps a step's cost flat however large the drawn size is, and
-            over the steps the windows cover the photo.
+            over the steps the windows cover the photo. Windows start on the encoders' 8-px
+            grid, so a window sees the same latent cells as the whole view.
+        sizes: Exact attacker long sides in pixels; when given, every step draws one of them
+            (each in proportion to its area, so that the windows cover every size's view
+            about equally) instead of a scale from ``resize``. A perturbation tuned to an
+            exact size does far more there than one spread over a range.
     """
 
     enabled: bool = True
@@ -94,6 +99,7 @@ class TransformConfig:
     blur_sigma: float = 0.8
     noise_std: float = 0.01
     window_px: int = 0
+    sizes: tuple[int, ...] = ()
 
     def validate(self) -> None:
         lo, hi = self.resize
@@ -110,6 +116,8 @@ class TransformConfig:
                 raise ConfigError(f"{name}={p} must be a probability in [0, 1]")
         if self.window_px != 0 and self.window_px < 64 * 64:
             raise ConfigError(f"window_px={self.window_px} must be 0 (off) or at least 64*64")
+        if any(not 64 <= s <= 4096 for s in self.sizes):
+            raise ConfigError(f"attacker sizes {self.sizes} must each lie in 64..4096 pixels")
         if self.shift_px < 0 or self.blur_sigma < 0 or self.noise_std < 0:
             raise ConfigError("shift_px, blur_sigma and noise_std must not be negative")
 
@@ -254,11 +262,12 @@ class ProtectConfig:
         )
 
 
-ATTACKER_EOT = TransformConfig(resize=(0.5, 1.3125), window_px=640 * 400)
-"""What every preset simulates: the attacker's long side anywhere from 512 to 1344 px (0.5 to
-1.3125 of the 1024 px work size; SD 1.x works at 512, SDXL / FLUX / edit models near 1024),
-small shifts, blur, noise and JPEG 60-95, each step encoding a 640 x 400 px-sized window of
-that view so that a step costs the same whatever size is drawn."""
+ATTACKER_EOT = TransformConfig(sizes=(512, 768, 1024), shift_px=0, window_px=640 * 400)
+"""What every preset simulates: an attacker who resizes the posted photo to a long side of 512
+(SD 1.x), 768 or 1024 px (SDXL / FLUX / edit models), with blur, noise and JPEG 60-95, each step
+encoding a 640 x 400 px-sized window of that view (on the encoders' 8-px grid) so that a step
+costs the same whatever size is drawn. Exact sizes, not a range: see the comment on
+:data:`PRESETS`."""
 
 _PRESET_BASE = ProtectConfig(
     objective="distort", param_scale=2, work_size=1024, steps=10, transforms=ATTACKER_EOT

@@ -52,7 +52,8 @@ def _window(x: torch.Tensor, most: int, top: float, left: float) -> torch.Tensor
     r = math.sqrt(most / (h * w))
     wh, ww = max(64, int(h * r) // 8 * 8), max(64, int(w * r) // 8 * 8)
     wh, ww = min(wh, h), min(ww, w)
-    y0, x0 = int(top * (h - wh + 1)), int(left * (w - ww + 1))
+    # On the 8-px grid, so the window's latent cells are the whole view's.
+    y0, x0 = int(top * ((h - wh) // 8 + 1)) * 8, int(left * ((w - ww) // 8 + 1)) * 8
     return x[..., y0 : y0 + wh, x0 : x0 + ww]
 
 
@@ -69,6 +70,8 @@ class PipelineDraw:
     jpeg_quality: float
     window: tuple[int, float, float] = (0, 0.0, 0.0)
     """(most pixels to keep, top and left as fractions of the free room); 0 keeps all."""
+    long_side: int = 0
+    """An exact attacker long side in pixels (0: ``scale`` times the base long side)."""
 
 
 class RandomPipeline:
@@ -92,6 +95,12 @@ class RandomPipeline:
         if c.shift_px > 0:
             dy, dx = (int(v) for v in torch.randint(0, c.shift_px + 1, (2,), generator=g))
         scale = _uniform(g, *c.resize)
+        long_side = 0
+        if c.sizes:
+            # Each size in proportion to its area: a step encodes at most one window, so a
+            # large view needs more steps than a small one for its windows to cover it.
+            area = torch.tensor([float(s) ** 2 for s in c.sizes])
+            long_side = c.sizes[int(torch.multinomial(area, 1, generator=g))]
         blur = 0.0
         if c.blur_prob > 0 and float(torch.rand((), generator=g)) < c.blur_prob:
             blur = _uniform(g, 0.3, max(0.3, c.blur_sigma))
@@ -104,7 +113,7 @@ class RandomPipeline:
         if c.window_px > 0:
             top, left = (float(v) for v in torch.rand((2,), generator=g))
             window = (c.window_px, top, left)
-        return PipelineDraw(dy, dx, scale, blur, noise, seed, quality, window)
+        return PipelineDraw(dy, dx, scale, blur, noise, seed, quality, window, long_side)
 
     @staticmethod
     def apply(x: torch.Tensor, d: PipelineDraw | None, base_long_side: int) -> torch.Tensor:
@@ -114,7 +123,7 @@ class RandomPipeline:
         if d.dy or d.dx:
             # Crop a few pixels so the content moves against the encoders' 8-px grid.
             x = x[..., d.dy :, d.dx :]
-        x = resize_long_side(x, max(16, round(base_long_side * d.scale)))
+        x = resize_long_side(x, d.long_side or max(16, round(base_long_side * d.scale)))
         x = _window(x, *d.window)
         if d.blur_sigma > 0:
             k = 2 * math.ceil(2 * d.blur_sigma) + 1

@@ -54,3 +54,40 @@ def test_no_window_leaves_the_view_whole_and_the_draws_unchanged() -> None:
 def test_window_validation() -> None:
     with pytest.raises(ConfigError, match="window_px"):
         ProtectConfig(transforms=TransformConfig(window_px=100))
+
+
+def test_sizes_draw_exact_attacker_long_sides() -> None:
+    pipe = _pipe(sizes=(96, 128, 200), shift_px=0)
+    x = torch.rand(1, 3, 150, 200)
+    seen = set()
+    for _ in range(30):
+        d = pipe.draw()
+        assert d is not None and d.long_side in (96, 128, 200)
+        view = pipe.apply(x, d, 160)
+        assert max(view.shape[-2:]) == d.long_side
+        seen.add(d.long_side)
+    assert seen == {96, 128, 200}
+    # Without sizes the long side follows the scale range.
+    d = _pipe(resize=(0.5, 0.5), shift_px=0).draw()
+    assert d is not None and d.long_side == 0
+
+
+def test_windows_start_on_the_encoders_8px_grid() -> None:
+    pipe = _pipe(resize=(1.0, 1.0), shift_px=0, window_px=64 * 64)
+    # Pixel values that say where they are (the pipeline clamps to [0, 1]).
+    rows = (torch.arange(203.0) / 512).view(1, 1, 203, 1).expand(1, 3, 203, 301)
+    cols = (torch.arange(301.0) / 512).view(1, 1, 1, 301).expand(1, 3, 203, 301)
+    tops, lefts = set(), set()
+    for _ in range(25):
+        d = pipe.draw()
+        top = round(float(pipe.apply(rows, d, 301)[0, 0, 0, 0]) * 512)
+        left = round(float(pipe.apply(cols, d, 301)[0, 0, 0, 0]) * 512)
+        assert top % 8 == 0 and left % 8 == 0
+        tops.add(top)
+        lefts.add(left)
+    assert len(tops) > 3 and len(lefts) > 3
+
+
+def test_sizes_validation() -> None:
+    with pytest.raises(ConfigError, match="attacker sizes"):
+        ProtectConfig(transforms=TransformConfig(sizes=(512, 32)))
