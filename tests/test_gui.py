@@ -447,7 +447,7 @@ def test_selecting_never_shows_another_photos_pictures(qtbot, window: MainWindow
     from cloak.gui.worker import Pictures
 
     pixels_before = window.compare.split_canvas._left
-    window._on_analysis(Pictures(a.uid, keep_a.original, keep_a.protected, keep_a.heat))
+    window.analysis.on_record(Pictures(a.uid, keep_a.original, keep_a.protected, keep_a.heat))
     assert window.compare.current_uid == b.uid
     assert window.compare.split_canvas._left is pixels_before
     qtbot.waitUntil(lambda: window.compare.shown_uid == b.uid, timeout=RUN_TIMEOUT_MS)
@@ -517,7 +517,7 @@ def test_failed_photo_waits_for_retry(qtbot, window: MainWindow, tmp_path: Path)
 
 
 def test_pictures_are_kept_for_few_photos(qtbot, window: MainWindow, tmp_path: Path):
-    from cloak.gui.main_window import KEEP_PICTURES
+    from cloak.gui.analysis import KEEP_PICTURES
 
     n = KEEP_PICTURES + 2
     window.add_paths([make_photo(tmp_path / f"p{i}.png", seed=i) for i in range(n)])
@@ -583,7 +583,7 @@ def test_eta_counts_only_the_photos_still_to_do(tmp_path: Path, tiny_encoder):
 
 
 def test_scores_panel_names_measured_and_held_out_encoders(qtbot):
-    from cloak.gui.compare_view import ScoresPanel
+    from cloak.gui.scores_panel import ScoresPanel
     from cloak.gui.worker import AiView
     from cloak.jobs import PhotoResult
     from cloak.metrics import EncoderScore, Report
