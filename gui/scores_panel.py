@@ -110,4 +110,11 @@ class ScoresPanel(QLabel):
         if v.held_out:
             held = ", ".join(f"{n} (latent shift x{shift:.1f})" for n, shift in v.held_out)
             rows.append(f"<p>Not attacked, measured only: {held}.</p>")
+        else:
+            # The app measures the encoders the photo was protected against; say so rather
+            # than let the verdict read as if it covered every encoder.
+            rows.append(
+                "<p style='color:#555'>Encoders not attacked (held out) are not measured here; "
+                "<tt>cloak check</tt> measures every encoder on this computer.</p>"
+            )
         self.setText("".join(rows))

@@ -541,10 +541,19 @@ def test_preset_notes_state_the_presets_numbers(window: MainWindow):
     for name in PRESETS:
         c = preset(name)
         note = preset_note(name)
-        assert f"capped at {c.eps * 255:.0f}/255" in note
+        assert f"at most {c.eps * 255:.0f}/255 where texture hides it" in note
+        flat = c.eps * 255 * c.perceptual_floor
+        assert f"{flat:.0f}/255 on flat areas" in note or f"{flat:.1f}/255 on flat areas" in note
         if c.min_psnr is not None:
             assert f"PSNR at least {c.min_psnr:g} dB" in note
+        else:
+            assert "no PSNR floor" in note
         assert "invisible" not in note and "only when you zoom" not in note
+        assert "largest change appear under Scores" in note
+    # The presets whose pattern shows on flat backgrounds (seen on img13 and img58) say so.
+    for name in ("standard", "high", "max"):
+        assert "flat" in preset_note(name) and "background" in preset_note(name)
+    assert "largest change 25-27/255" in preset_note("standard")
 
 
 def test_eta_counts_only_the_photos_still_to_do(tmp_path: Path, tiny_encoder):
@@ -606,3 +615,9 @@ def test_scores_panel_names_measured_and_held_out_encoders(qtbot):
     assert "Measured on: taef2." in text
     assert "taesd (latent shift x1.5)" in text
     assert "color:#b35c00" in text and "color:#c92a2a" in text  # per-row level colours
+    assert "not measured here" not in text
+    # Without a held-out encoder in the report, the panel says none was measured.
+    only = Report(40.0, 0.98, 8.0, 100, 80, scores[:2])
+    panel.show_scores(result, AiView(1, "taef2", None, None, only, True, 1.0), ("taef2",))
+    assert "Measured on: taef2." in panel.text()
+    assert "held out) are not measured here" in panel.text()
