@@ -43,10 +43,15 @@ def comparison_image(
     encoders: Sequence[AutoEncoder],
     attacker_long_side: int = ATTACKER_LONG_SIDE,
     tile: int = TILE,
+    roundtrips: dict[tuple[str, str, int, str], torch.Tensor] | None = None,
 ) -> Image.Image:
     """A grid: original, protected, amplified difference; then, per encoder with a decoder,
     what the editor reconstructs from the original and from the protected photo.
+
+    ``roundtrips``: round trips already computed by :func:`cloak.metrics.measure` (its
+    ``roundtrips`` argument); those found there are not computed again.
     """
+    known = roundtrips or {}
     rows: list[list[Image.Image]] = [
         [
             _tile(original, "original", tile),
@@ -59,7 +64,11 @@ def comparison_image(
     for enc in encoders:
         if not enc.has_decoder:
             continue
-        rt_o, rt_p = roundtrip(enc, o), roundtrip(enc, p)
+        key = (enc.name, "direct", attacker_long_side)
+        rt_o = known.get((*key, "original"))
+        rt_p = known.get((*key, "protected"))
+        rt_o = roundtrip(enc, o) if rt_o is None else rt_o
+        rt_p = roundtrip(enc, p) if rt_p is None else rt_p
         dmg = psnr(rt_o, o) - psnr(rt_p, o)
         rows.append(
             [

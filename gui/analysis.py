@@ -58,6 +58,10 @@ class Analysis(QObject):
         self._analysing: int | None = None
         self._reposts_after: int | None = None
         self._recent: list[int] = []
+        # The original's encodings of the last photo measured (see analyse_task's cache): a
+        # redo with another preset measures only the new protected copy.
+        self._cache_of: tuple[str, float] | None = None
+        self._cache: dict[Any, Any] = {}
 
     def request_reposts(self, uid: int) -> GeneratorWorker | None:
         """Measure the platform re-post scenarios of item ``uid`` (on the person's request)."""
@@ -90,6 +94,12 @@ class Analysis(QObject):
                 return a
             a.quit()  # another photo: stop it at its next stage, its records are dropped
         encoders = [e for e in loaded if e.name in item.attacked] or loaded
+        try:
+            photo = (str(item.source), item.source.stat().st_mtime)
+        except OSError:
+            photo = None
+        if photo is None or photo != self._cache_of:
+            self._cache_of, self._cache = photo, {}
         w = make_worker(
             analyse_task(
                 item.uid,
@@ -100,6 +110,7 @@ class Analysis(QObject):
                 need_pictures=item.pictures is None or item.pictures.heat is None,
                 reposts=reposts,
                 known=item.ai,
+                cache=self._cache,
             )
         )
         self.compare.reposts_pending = reposts

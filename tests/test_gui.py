@@ -621,3 +621,50 @@ def test_scores_panel_names_measured_and_held_out_encoders(qtbot):
     panel.show_scores(result, AiView(1, "taef2", None, None, only, True, 1.0), ("taef2",))
     assert "Measured on: taef2." in panel.text()
     assert "held out) are not measured here" in panel.text()
+
+
+def test_measurement_reuses_the_originals_side_and_measures_only_what_is_shown(
+    tmp_path: Path, tiny_encoder
+):
+    """The AI view and scores cost little: posted as is at one size, no latent-shift encode,
+    and a second protected copy of the same photo (a redo) encodes only the protected side."""
+    from cloak.gui.worker import AiView, analyse_task
+
+    src = make_photo(tmp_path / "a.png", seed=1)
+    copies = []
+    for k in range(2):
+        arr = np.asarray(Image.open(src), dtype=np.int16)
+        noise = np.random.default_rng(k).integers(-4, 5, arr.shape)
+        copies.append(tmp_path / f"a_protected{k}.png")
+        Image.fromarray(np.clip(arr + noise, 0, 255).astype(np.uint8)).save(copies[-1])
+    calls = {"n": 0}
+    real = tiny_encoder.encode
+
+    def counting(x):
+        calls["n"] += 1
+        return real(x)
+
+    tiny_encoder.encode = counting
+    try:
+        cache: dict = {}
+        seen = []
+        for dest in copies:
+            calls["n"] = 0
+            task = analyse_task(1, src, dest, [tiny_encoder], 64, need_pictures=False, cache=cache)
+            recs = list(_drain(task))
+            seen.append(calls["n"])
+            (ai,) = [r for r in recs if isinstance(r, AiView)]
+            assert [(s.scenario, s.size) for s in ai.report.scores] == [("direct", 64)]
+            assert ai.original is not None and ai.protected is not None
+    finally:
+        del tiny_encoder.encode
+    assert seen == [2, 1]  # original + protected, then the protected copy only
+
+
+def _drain(task):
+    gen = task(lambda: False)
+    while True:
+        try:
+            yield next(gen)
+        except StopIteration:
+            return
