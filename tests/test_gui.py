@@ -668,3 +668,23 @@ def _drain(task):
             yield next(gen)
         except StopIteration:
             return
+
+
+def test_qt_binding_keeps_none_and_true_alive(qtbot, window: MainWindow, tmp_path: Path):
+    """PySide6 6.12.0 returns None and True without a reference from signal emits, model
+    ``data()`` overrides and ``processEvents``: on Python 3.11 every call takes one reference
+    from them, and a session aborts ("deallocating None") after a few photos. Many such calls
+    must leave their counts where they were."""
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    window.add_paths([make_photo(tmp_path / "a.png")])
+    index = window.queue.index(0)
+    none0, true0 = sys.getrefcount(None), sys.getrefcount(True)
+    for _ in range(500):
+        index.data(Qt.ItemDataRole.WhatsThisRole)  # through Qt, to our override: None
+        window.compare.mode_changed.emit("split")
+        QApplication.processEvents()
+    assert sys.getrefcount(None) > none0 - 100
+    assert sys.getrefcount(True) > true0 - 100
