@@ -206,9 +206,19 @@ def test_cancel_mid_run_writes_nothing_and_window_stays_usable(
     assert not window.protect_button.isEnabled() and window.cancel_button.isEnabled()
     item = window.queue.item(0)
     qtbot.waitUntil(lambda: item.status == PROTECTING and item.progress > 0, timeout=RUN_TIMEOUT_MS)
+    from cloak.gui.worker import ItemProgress
+
+    steps_after: list[object] = []
+    window.record.connect(
+        lambda rec: steps_after.append(rec) if isinstance(rec, ItemProgress) else None
+    )
     with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS):
         window.cancel_action.trigger()
+        # The wait is explained at once.
+        assert window.status.text().startswith("Cancelling: stopping after the current step")
     assert worker.abort_requested
+    # It acts within one step: at most the step under way (and one queued record) reports.
+    assert len(steps_after) <= 2, len(steps_after)
     assert window.progress.value() == 0  # the bar resets after a cancel
     assert window.status.text().startswith("Cancelled.")
     left = sorted(p.name for p in tmp_path.iterdir() if p.name != "cloak.ini")
