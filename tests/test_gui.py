@@ -698,3 +698,23 @@ def test_qt_binding_keeps_none_and_true_alive(qtbot, window: MainWindow, tmp_pat
         QApplication.processEvents()
     assert sys.getrefcount(None) > none0 - 100
     assert sys.getrefcount(True) > true0 - 100
+
+
+def test_saved_file_figures_are_those_of_the_file_written(qtbot, window: MainWindow, tmp_path):
+    """ "How it looks (saved file)" is the JPEG on disk, compression included, not the
+    protection before saving."""
+    from cloak.metrics import linf_255, psnr
+    from cloak.photo_io import load_photo
+    from cloak.tensors import to_tensor
+
+    src = make_photo(tmp_path / "p.png")
+    jpg = tmp_path / "p.jpg"
+    Image.open(src).save(jpg, quality=90)
+    window.add_paths([jpg])
+    protect_and_wait(qtbot, window)
+    item = window.queue.item(0)
+    assert item.status == DONE and item.dest.suffix == ".jpg"
+    original = to_tensor(load_photo(jpg).rgb)
+    written = to_tensor(load_photo(item.dest).rgb)
+    assert item.result.linf_255 == pytest.approx(linf_255(written, original))
+    assert item.result.psnr == pytest.approx(psnr(written, original))
