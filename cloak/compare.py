@@ -36,10 +36,10 @@ def _tile(x: torch.Tensor, label: str, size: int) -> Image.Image:
     font = ImageFont.load_default()
     # Word by word with an "n"-wide gap: the default font's own space is about a pixel wide at
     # this size, which ran words together ("+0.9 dBdamage").
-    x, gap = 4.0, draw.textlength("n", font=font)
+    left, gap = 4.0, draw.textlength("n", font=font)
     for word in label.split(" "):
-        draw.text((x, 4), word, fill="black", font=font)
-        x += draw.textlength(word, font=font) + gap
+        draw.text((left, 4), word, fill="black", font=font)
+        left += draw.textlength(word, font=font) + gap
     return canvas
 
 
