@@ -7,7 +7,12 @@ could not repaint or react. Prints the longest gap and a histogram, the time fro
 the compare view showing the photo, and the AI view + scores time as a share of the protect
 time of the same photo.
 
-    python benchmarks/ui_latency.py [--photo PATH] [--steps N] [--encoders taef2]
+    python benchmarks/ui_latency.py [--photo PATH] [--steps N] [--encoders taef2] [--cli]
+
+``--cli`` then times ``cloak protect`` and ``cloak check`` of the same photo (each a process of
+its own, model loading included) and prints check's time as a share of protect's. Both ratios
+come from one run, side by side, so a shared machine's load weighs on both sides alike; the
+load average is printed before and after.
 
 Weights come from ``--models-dir``, else ``$CLOAK_MODELS_DIR``, else ``../shared/weights``.
 """
@@ -57,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default="standard")
     ap.add_argument("--encoders", default="taef2")
     ap.add_argument("--interval-ms", type=int, default=10)
+    ap.add_argument("--cli", action="store_true", help="also time cloak protect / cloak check")
     args = ap.parse_args(argv)
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from PySide6.QtCore import QSettings, QTimer
@@ -117,7 +124,37 @@ def main(argv: list[str] | None = None) -> int:
         label = f"{lo:>5}-{hi:<5}" if hi != float("inf") else f"{lo:>5}+     "
         print(f"  {label} ms  {n:6d}  {'#' * min(60, n // max(1, len(ms) // 60))}")
         lo = hi
+    if args.cli:
+        time_cli(args)
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return 0
+
+
+def time_cli(args: argparse.Namespace) -> None:
+    """``cloak protect`` and then ``cloak check`` of the same photo, as a person runs them."""
+    import subprocess
+
+    cloak = [str(Path(sys.executable).parent / "cloak")]  # the installed command
+    env = {**os.environ, "CLOAK_MODELS_DIR": args.models_dir, "HF_HUB_OFFLINE": "1"}
+    with tempfile.TemporaryDirectory(prefix="cloak-cli-") as tmp:
+        protect = [*cloak, "protect", str(args.photo), "-o", tmp, "-q", "--preset", args.preset]
+        protect += ["--encoders", args.encoders]
+        if args.steps:
+            protect += ["--steps", str(args.steps)]
+        t0 = time.perf_counter()
+        subprocess.run(protect, check=True, env=env, stdout=subprocess.DEVNULL)
+        protect_s = time.perf_counter() - t0
+        (out,) = Path(tmp).iterdir()
+        check = [*cloak, "check", str(args.photo), str(out), "--picture", f"{tmp}/c.png"]
+        t0 = time.perf_counter()
+        res = subprocess.run(check, check=True, env=env, capture_output=True, text=True)
+        check_s = time.perf_counter() - t0
+    said = [line for line in res.stdout.splitlines() if "simulated at" in line]
+    print(
+        f"cloak protect {protect_s:.1f} s; cloak check {check_s:.1f} s = "
+        f"{check_s / protect_s * 100:.0f} % of protect"
+    )
+    print(f"  check said: {said[0] if said else '?'}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cloak import __version__
 from cloak.config import PRESETS, ProtectConfig, TransformConfig, preset
@@ -94,7 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--sizes",
         type=_size_list,
         default=None,
-        help="attacker long sides to simulate, comma-separated (default: 512,768,1024)",
+        help="attacker long sides to simulate, comma-separated (default: 1024, the AI view's; "
+        "512,768,1024 covers SD 1.x to SDXL/FLUX)",
+    )
+    c.add_argument(
+        "--reposts",
+        action="store_true",
+        help="also simulate platform re-posts (1080 px JPEG q80, 720 px q70); about 3x the time",
     )
     c.add_argument(
         "--attacked",
@@ -254,7 +261,7 @@ def _print_summary(results: Sequence) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from cloak.compare import comparison_image
-    from cloak.metrics import ATTACKER_SIZES, measure
+    from cloak.metrics import ATTACKER_LONG_SIDE, PLATFORMS, measure
     from cloak.models import DEFAULT_ENSEMBLE, REGISTRY, model_status
     from cloak.photo_io import load_photo
     from cloak.tensors import to_tensor
@@ -274,9 +281,21 @@ def cmd_check(args: argparse.Namespace) -> int:
         names = [n for n in REGISTRY if n in present] or list(DEFAULT_ENSEMBLE)
     encoders = load_encoders(names, args)
     x, y = to_tensor(a.rgb), to_tensor(b.rgb)
-    report = measure(x, y, encoders, attacker_long_side=list(args.sizes or ATTACKER_SIZES))
+    # By default only what the output is about: the AI view's size, posted as is; each round
+    # trip is computed once and reused for the picture.
+    rts: dict[tuple[str, str, int, str], Any] = {}
+    report = measure(
+        x,
+        y,
+        encoders,
+        PLATFORMS if args.reposts else {},
+        list(args.sizes or [ATTACKER_LONG_SIDE]),
+        roundtrips=rts,
+    )
     picture = args.picture or args.protected.with_name(args.protected.stem + ".check.png")
-    comparison_image(x, y, encoders, attacker_long_side=max(report.sizes)).save(picture)
+    comparison_image(x, y, encoders, attacker_long_side=max(report.sizes), roundtrips=rts).save(
+        picture
+    )
     attacked = list(args.attacked or DEFAULT_ENSEMBLE)
     v = verdict(report, attacked)
     if args.json:
@@ -289,7 +308,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"L-inf {report.linf_255:.1f}/255"
     )
     sizes = "/".join(str(z) for z in report.sizes)
-    print(f"AI editors simulated at {sizes} px long side (damage in dB at each size):")
+    posted = (
+        "posted as is and after platform re-posts"
+        if args.reposts
+        else "posted as is (--reposts adds platform re-posts)"
+    )
+    more = "" if args.sizes else "; --sizes 512,768,1024 adds other attacker sizes"
+    print(f"AI editors simulated at {sizes} px long side{more}, {posted} (damage in dB):")
     print(f"{'encoder':<18} {'posted as':<10} {'damage dB':>18} {'AI-view SSIM':>13} {'shift':>7}")
     names = list(dict.fromkeys(s.encoder for s in report.scores))
     for name in names:

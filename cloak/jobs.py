@@ -219,13 +219,22 @@ def protect_file(
     named = mismatch_note(job.source, photo.format, job.dest.name)
     if named is not None:
         notes.insert(0, named)
+    # The figures a person is shown are those of the file written: a JPEG, WebP or HEIF save
+    # adds its own changes to the protection's (16/255 before saving read 25/255 after).
+    written = saved
+    try:
+        reread = to_tensor(load_photo(job.dest, max_pixels=config.max_pixels).rgb)
+        if reread.shape == saved.shape:
+            written = reread
+    except PhotoError:
+        log.debug("could not read %s back; its figures are those before saving", job.dest)
     return PhotoResult(
         job.source,
         job.dest,
         "protected",
         seconds=time.perf_counter() - start,
-        psnr=psnr(saved, original),
-        linf_255=linf_255(saved, original),
+        psnr=psnr(written, original),
+        linf_255=linf_255(written, original),
         message="; ".join(notes + save_notes(photo, config.output)),
     )
 

@@ -152,16 +152,24 @@ OriginalCache = dict[tuple[str, str, int], _OriginalSide]
 
 
 def _original_side(
-    enc: AutoEncoder, original: torch.Tensor, attacker_long_side: int, keep_roundtrip: bool = False
+    enc: AutoEncoder,
+    original: torch.Tensor,
+    attacker_long_side: int,
+    keep_roundtrip: bool = False,
+    shift: bool = True,
 ) -> _OriginalSide:
     o = resize_long_side(original, attacker_long_side)
     z_o, rt = _latent_and_roundtrip(enc, o, enc.has_decoder)
-    z_j = encode(enc, jpeg_roundtrip(o, 95))
+    # The JPEG-95 normaliser of the latent shift costs one more encode; without a decoder the
+    # shift is the only measure, so it is always computed then.
+    jpeg95 = math.nan
+    if shift or not enc.has_decoder:
+        jpeg95 = float((encode(enc, jpeg_roundtrip(o, 95)) - z_o).abs().mean())
     rt_psnr = psnr(rt, o) if rt is not None else None
     # The round trip itself is kept only for a caller that asked for it (a cache of many
     # sizes and scenarios would otherwise hold a picture for each).
     kept = rt if keep_roundtrip else None
-    return _OriginalSide(o, z_o, float((z_j - z_o).abs().mean()), rt_psnr, kept)
+    return _OriginalSide(o, z_o, jpeg95, rt_psnr, kept)
 
 
 def score_encoder(
@@ -186,7 +194,9 @@ def score_encoder(
     p = resize_long_side(protected, attacker_long_side)
     with_rt = enc.has_decoder and side.roundtrip_psnr is not None
     z_p, rt_p = _latent_and_roundtrip(enc, p, with_rt)
-    shift = float((z_p - side.latent).abs().mean()) / max(side.jpeg95_shift, 1e-12)
+    shift = math.nan
+    if not math.isnan(side.jpeg95_shift):
+        shift = float((z_p - side.latent).abs().mean()) / max(side.jpeg95_shift, 1e-12)
     damage = rt_ssim = None
     if rt_p is not None and side.roundtrip_psnr is not None:
         damage = side.roundtrip_psnr - psnr(rt_p, o)
@@ -207,6 +217,7 @@ def measure(
     roundtrips: dict[tuple[str, str, int, str], torch.Tensor] | None = None,
     direct: bool = True,
     pixels: bool = True,
+    shift: bool = True,
 ) -> Report:
     """Every measure of the spec for one pair of full-size (1, 3, H, W) images in [0, 1].
 
@@ -223,6 +234,9 @@ def measure(
             that already has the direct scores adds the re-posts later).
         pixels: Compare the full-size pixels (PSNR, SSIM, L-inf); False leaves them NaN, for a
             caller that has them already (full-size SSIM of a 12 MP photo takes seconds).
+        shift: Measure the latent shift of encoders with a decoder too; False leaves it NaN
+            for them (one encode fewer per original and scenario), for a caller that shows
+            only the damage. Encoders without a decoder always get it: it is their only measure.
     """
     platforms = PLATFORMS if platforms is None else platforms
     scenarios: dict[str, tuple[int, int] | None] = {"direct": None} if direct else {}
@@ -239,7 +253,7 @@ def measure(
                 if known is None:
                     if seen_o is None:
                         seen_o = original if re_encode is None else platform(original, *re_encode)
-                    known = _original_side(enc, seen_o, side, roundtrips is not None)
+                    known = _original_side(enc, seen_o, side, roundtrips is not None, shift)
                     if cache is not None:
                         cache[key] = known
                 scores.append(score_encoder(enc, original, seen_p, name, side, known, roundtrips))

@@ -13,30 +13,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QThreadPool, QUrl, Signal, Slot
-from PySide6.QtGui import QAction, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtCore import QSettings, Qt, QThreadPool, Signal, Slot
 from PySide6.QtWidgets import (
-    QFileDialog,
-    QFrame,
-    QHBoxLayout,
-    QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
-    QSplitter,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
 )
 from superqt.utils import GeneratorWorker
 
 from cloak.config import ProtectConfig
+from cloak.gui.analysis import Analysis
 from cloak.gui.art import STYLE, app_icon
-from cloak.gui.compare_view import MODE_TITLES, MODES, CompareView
-from cloak.gui.encoder_bar import EncoderBar, EncoderState
-from cloak.gui.queue_view import QueueView
-from cloak.gui.settings_panel import SettingsPanel
+from cloak.gui.encoder_bar import EncoderState
+from cloak.gui.file_actions import FileActions
 from cloak.gui.state import (
     DONE,
     FAILED,
@@ -44,11 +32,9 @@ from cloak.gui.state import (
     WAITING,
     QueueModel,
     SettingsModel,
-    copy_all,
-    copy_protected,
 )
+from cloak.gui.window_layout import build_layout, build_menus
 from cloak.gui.worker import (
-    AiView,
     BatchDone,
     EncoderLoader,
     EncoderSource,
@@ -58,17 +44,12 @@ from cloak.gui.worker import (
     ItemProgress,
     LoadStatus,
     ModelLoader,
-    Pictures,
-    analyse_task,
     make_worker,
     protect_task,
 )
-from cloak.photo_io import SUPPORTED_SUFFIXES
 
 QUEUED = Qt.ConnectionType.QueuedConnection
 """Worker signals always reach the window on the UI thread."""
-KEEP_PICTURES = 3
-"""Display pictures are kept in memory for this many recently shown photos."""
 
 
 def _fmt_eta(seconds: float | None) -> str:
@@ -78,7 +59,7 @@ def _fmt_eta(seconds: float | None) -> str:
     return f"about {s // 60} min {s % 60:02d} s left" if s >= 60 else f"about {s} s left"
 
 
-class MainWindow(QMainWindow):
+class MainWindow(FileActions, QMainWindow):
     """Cloak's window.
 
     Args:
@@ -129,9 +110,6 @@ class MainWindow(QMainWindow):
             )
         self.source: EncoderSource = source
         self.worker: GeneratorWorker | None = None
-        self.analyser: GeneratorWorker | None = None
-        self._analysing: int | None = None
-        self._reposts_after: int | None = None
         self._step_s: float | None = None  # the last attack step's wall time (cancel's wait)
         self._last_step_at: float | None = None
         self._encoders: list[Any] | None = None
@@ -139,11 +117,14 @@ class MainWindow(QMainWindow):
         self._run_attacked: tuple[str, ...] = ()
         self._run_counts: dict[str, int] = {}
         self._errored = False
-        self._recent: list[int] = []
         self.shown_after_s: float | None = None
-        self.attacker_long_side: int | None = None  # None: cloak.metrics.ATTACKER_LONG_SIDE
-        self._build()
-        self._actions()
+        build_layout(self)
+        self.analysis = Analysis(
+            self.queue, self.compare, lambda: self.busy, lambda: self._encoders, self
+        )
+        self.analysis.ai_ready.connect(self.ai_ready)
+        self.analysis.analysis_ready.connect(self.analysis_ready)
+        build_menus(self)
         self._set_busy(False)
         self.encoder_state = EncoderState(
             self.source, self.settings, self.encoder_bar, self.settings_panel, self
@@ -154,154 +135,8 @@ class MainWindow(QMainWindow):
 
     # Layout
 
-    def _build(self) -> None:
-        self.queue_view = QueueView(self.queue)
-        self.settings_panel = SettingsPanel(self.settings)
-        self.compare = CompareView()
-        self.protect_button = QPushButton("Protect")
-        self.protect_button.setObjectName("protect")
-        self.cancel_button = QPushButton("Cancel")
-        self.open_button = QPushButton("Open photos...")
-        self.save_button = QPushButton("Save as...")
-        self.save_all_button = QPushButton("Save all...")
-        self.folder_button = QPushButton("Open output folder")
-        self.encoder_bar = EncoderBar()
-        self.banner = QFrame()
-        self.banner.setObjectName("banner")
-        self.banner_text = QLabel()
-        self.banner_text.setWordWrap(True)
-        self.banner_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QToolButton()
-        close.setText("x")
-        close.clicked.connect(self.banner.hide)
-        b = QHBoxLayout(self.banner)
-        b.addWidget(self.banner_text, 1)
-        b.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
-        self.banner.hide()
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setTextVisible(False)
-        self.progress.setMaximumHeight(10)
-        self.status = QLabel("Ready.")
-
-        left = QWidget()
-        lv = QVBoxLayout(left)
-        lv.setContentsMargins(0, 0, 0, 0)
-        lv.addWidget(self.open_button)
-        lv.addWidget(self.queue_view, 1)
-        lv.addWidget(self.settings_panel)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.protect_button, 1)
-        buttons.addWidget(self.cancel_button)
-        lv.addLayout(buttons)
-
-        right = QWidget()
-        rv = QVBoxLayout(right)
-        rv.setContentsMargins(0, 0, 0, 0)
-        rv.addWidget(self.encoder_bar)
-        rv.addWidget(self.banner)
-        rv.addWidget(self.compare, 1)
-        saves = QHBoxLayout()
-        saves.addWidget(self.status, 1)
-        saves.addWidget(self.save_button)
-        saves.addWidget(self.save_all_button)
-        saves.addWidget(self.folder_button)
-        rv.addLayout(saves)
-        rv.addWidget(self.progress)
-
-        split = QSplitter()
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setStretchFactor(0, 0)
-        split.setStretchFactor(1, 1)
-        split.setSizes([300, 900])
-        central = QWidget()
-        cl = QVBoxLayout(central)
-        cl.setContentsMargins(8, 8, 8, 8)
-        cl.addWidget(split)
-        self.setCentralWidget(central)
-        self.resize(1280, 800)
-
-        self.open_button.clicked.connect(self.open_dialog)
-        self.protect_button.clicked.connect(self.protect)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.save_button.clicked.connect(self.save_dialog)
-        self.save_all_button.clicked.connect(self.save_all_dialog)
-        self.folder_button.clicked.connect(self.open_output_folder)
-        self.queue_view.selectionModel().currentChanged.connect(self._current_changed)
-        self.queue.items_changed.connect(self._update_buttons)
-        self.queue.item_changed.connect(self._item_changed)
-
-    def _actions(self) -> None:
-        def act(menu: Any, text: str, keys: Sequence[Any], slot: Any) -> QAction:
-            a = QAction(text, self)
-            a.setShortcuts([QKeySequence(k) for k in keys])
-            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            a.triggered.connect(slot)
-            menu.addAction(a)
-            return a
-
-        bar = self.menuBar()
-        f = bar.addMenu("&File")
-        self.open_action = act(
-            f, "&Open photos...", [QKeySequence.StandardKey.Open], self.open_dialog
-        )
-        act(f, "Open &folder...", ["Ctrl+Shift+O"], self.open_folder_dialog)
-        f.addSeparator()
-        self.save_action = act(f, "&Save as...", [QKeySequence.StandardKey.Save], self.save_dialog)
-        self.save_all_action = act(f, "Save &all...", ["Ctrl+Shift+S"], self.save_all_dialog)
-        act(f, "Open output &folder", [], self.open_output_folder)
-        f.addSeparator()
-        act(f, "&Quit", [QKeySequence.StandardKey.Quit], self.close)
-        p = bar.addMenu("&Protect")
-        self.protect_action = act(p, "&Protect", ["Ctrl+Return", "Ctrl+Enter"], self.protect)
-        self.cancel_action = act(p, "&Cancel", ["Esc"], self.cancel)
-        self.retry_action = act(p, "&Retry failed", [], self.retry_failed)
-        v = bar.addMenu("&View")
-        self.mode_actions = []
-        for i, mode in enumerate(MODES):
-            a = act(v, MODE_TITLES[mode], [str(i + 1)], lambda _=False, m=mode: self.set_mode(m))
-            self.mode_actions.append(a)
-        v.addSeparator()
-        st = self.compare.state
-        act(v, "Zoom &in", ["Ctrl+=", "Ctrl++", QKeySequence.StandardKey.ZoomIn], st.zoom_in)
-        act(v, "Zoom &out", ["Ctrl+-", QKeySequence.StandardKey.ZoomOut], st.zoom_out)
-        act(v, "&Fit", ["Ctrl+0"], st.reset)
-
     def set_mode(self, mode: str) -> None:
         self.compare.set_mode(mode)
-
-    # Opening
-
-    def add_paths(self, paths: Sequence[str | Path]) -> int:
-        n = self.queue.add_paths(paths)
-        if n and self.queue_view.current_row() < 0:
-            self.queue_view.setCurrentIndex(self.queue.index(0))
-        self.status.setText(f"{self.queue.rowCount()} photo(s) in the queue.")
-        return n
-
-    def open_dialog(self) -> None:
-        patterns = " ".join(f"*{s}" for s in sorted(SUPPORTED_SUFFIXES))
-        files, _ = QFileDialog.getOpenFileNames(
-            self, "Open photos", str(Path.home()), f"Photos ({patterns});;All files (*)"
-        )
-        if files:
-            self.add_paths(files)
-
-    def open_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of photos", str(Path.home()))
-        if folder:
-            self.add_paths([folder])
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            self.add_paths(paths)
-            event.acceptProposedAction()
 
     # Encoders
 
@@ -485,7 +320,7 @@ class MainWindow(QMainWindow):
             ai=None,
             attacked=self._run_attacked,
         )
-        self._keep_pictures(rec.row)
+        self.analysis.keep_pictures(rec.row)
         if rec.row == self.queue_view.current_row():
             self.show_row(rec.row)
             if rec.pictures is not None and rec.done_at:
@@ -578,7 +413,7 @@ class MainWindow(QMainWindow):
         if item.status != DONE or item.dest is None:
             self.compare.show_original(item.uid, item.source)
             return
-        self._keep_pictures(row)
+        self.analysis.keep_pictures(row)
         self.compare.ai_waits = self.busy
         self.compare.show_photo(
             item.uid, item.source.name, item.result, item.pictures, item.ai, item.attacked
@@ -586,147 +421,30 @@ class MainWindow(QMainWindow):
         if item.pictures is None or item.pictures.heat is None or item.ai is None:
             self.request_analysis(row)
 
+    @property
+    def analyser(self) -> GeneratorWorker | None:
+        """The worker measuring the AI view and scores now (None: none)."""
+        return self.analysis.worker
+
+    @property
+    def attacker_long_side(self) -> int | None:
+        """The size the AI view and scores are measured at (None: the attacker's default)."""
+        return self.analysis.attacker_long_side
+
+    @attacker_long_side.setter
+    def attacker_long_side(self, side: int | None) -> None:
+        self.analysis.attacker_long_side = side
+
     def request_reposts(self, uid: int) -> GeneratorWorker | None:
         """Measure the platform re-post scenarios of item ``uid`` (on the person's request)."""
-        row = self.queue.row_of(uid)
-        if row < 0 or self.queue.item(row).ai is None:
-            return None
-        return self.request_analysis(row, reposts=True)
+        return self.analysis.request_reposts(uid)
 
     def request_analysis(self, row: int, reposts: bool = False) -> GeneratorWorker | None:
-        """Fill in what ``row`` lacks (pictures, AI view, scores) in a worker, cheapest first;
-        ``reposts`` adds the platform re-post scenarios."""
-        item = self.queue.item(row)
-        if item.dest is None or not item.dest.is_file() or self._encoders is None:
-            return None
-        if self.busy:
-            # Measured when the run ends: alongside a protection it would slow it down and add
-            # its full-size pictures to the protection's in memory (the peak of a session).
-            self.compare.ai_waits = True
-            self.compare.set_ai(item.uid, item.ai)
-            return None
-        self.compare.ai_waits = False
-        a = self.analyser
-        if a is not None:
-            if self._analysing == item.uid:
-                if reposts:
-                    self._reposts_after = item.uid  # once the AI view of this photo is in
-                    self.compare.reposts_pending = True
-                    self.compare.set_ai(item.uid, item.ai)
-                return a
-            a.quit()  # another photo: stop it at its next stage, its records are dropped
-        encoders = [e for e in self._encoders if e.name in item.attacked] or self._encoders
-        w = make_worker(
-            analyse_task(
-                item.uid,
-                item.source,
-                item.dest,
-                encoders,
-                self.attacker_long_side,
-                need_pictures=item.pictures is None or item.pictures.heat is None,
-                reposts=reposts,
-                known=item.ai,
-            )
-        )
-        self.compare.reposts_pending = reposts
-        if reposts:
-            self.compare.set_ai(item.uid, item.ai)
-        w.yielded.connect(self._on_analysis, QUEUED)
-        w.errored.connect(lambda exc, uid=item.uid: self._on_analysis_error(uid, exc), QUEUED)
-        w.finished.connect(lambda w=w: self._on_analysis_finished(w), QUEUED)
-        self.analyser, self._analysing = w, item.uid
-        w.start()
-        return w
-
-    @Slot(object)
-    def _on_analysis(self, rec: Any) -> None:
-        row = self.queue.row_of(rec.uid)
-        if row < 0:
-            return
-        if isinstance(rec, Pictures):
-            if rec.uid in self._recent:
-                self.queue.item(row).pictures = rec
-            self.compare.set_pictures(rec.uid, rec)
-        elif isinstance(rec, AiView):
-            self.queue.item(row).ai = rec
-            if rec.reposts:
-                self.compare.reposts_pending = False
-            self.compare.set_ai(rec.uid, rec)
-            self.ai_ready.emit(rec.uid, rec.reposts)
-            self.analysis_ready.emit(row)
-
-    def _on_analysis_error(self, uid: int, exc: BaseException) -> None:
-        if self.compare.current_uid == uid:
-            self.compare.scores.show_scores(None, note=f"Could not compare: {exc}")
-
-    def _on_analysis_finished(self, w: GeneratorWorker) -> None:
-        if self.analyser is not w:
-            return
-        self.analyser, self._analysing = None, None
-        uid, self._reposts_after = self._reposts_after, None
-        if uid is not None and uid == self.compare.current_uid:
-            self.request_reposts(uid)
-        elif self.compare.reposts_pending:
-            self.compare.reposts_pending = False
-            cur = self.compare.current_uid
-            row = self.queue.row_of(cur) if cur is not None else -1
-            if row >= 0:
-                self.compare.set_ai(cur, self.queue.item(row).ai)
-
-    def _keep_pictures(self, row: int) -> None:
-        """Keep display pictures for the few photos seen last; the others are read again from
-        disk when selected (full-size pictures of every photo would grow without bound)."""
-        uid = self.queue.item(row).uid
-        self._recent = [u for u in self._recent if u != uid][-(KEEP_PICTURES - 1) :] + [uid]
-        for it in self.queue.items:
-            if it.pictures is not None and it.uid not in self._recent:
-                it.pictures = None
-
-    # Saving
-
-    def save_to(self, row: int, target: str | Path) -> Path:
-        """Copy row's protected photo to ``target``; the original is never overwritten."""
-        return copy_protected(self.queue.item(row), target)
-
-    def save_all_to(self, folder: str | Path) -> list[Path]:
-        """Copy every protected photo into ``folder`` (originals are never overwritten)."""
-        return copy_all(self.queue.items, folder)
-
-    def save_dialog(self) -> None:
-        row = self.queue_view.current_row()
-        if row < 0 or self.queue.item(row).dest is None:
-            return
-        dest = self.queue.item(row).dest
-        path, _ = QFileDialog.getSaveFileName(self, "Save the protected photo", str(dest))
-        if path:
-            try:
-                self.status.setText(f"Saved {self.save_to(row, path)}")
-            except (OSError, ValueError) as exc:
-                self.show_banner(str(exc), error=True)
-
-    def save_all_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Save all protected photos to")
-        if folder:
-            try:
-                self.status.setText(f"Saved {len(self.save_all_to(folder))} photo(s) to {folder}")
-            except (OSError, ValueError) as exc:
-                self.show_banner(str(exc), error=True)
-
-    def output_folder(self) -> Path | None:
-        if self.settings.out_dir is not None:
-            return self.settings.out_dir
-        for item in self.queue.items:
-            if item.dest is not None:
-                return item.dest.parent
-        return None
-
-    def open_output_folder(self) -> None:
-        folder = self.output_folder()
-        if folder is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        """Fill in what ``row`` lacks (pictures, AI view, scores); see :class:`Analysis`."""
+        return self.analysis.request(row, reposts)
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802
-        for w in (self.worker, self.analyser, self.downloader):
+        for w in (self.worker, self.analysis.worker, self.downloader):
             if w is not None:
                 w.quit()
         QThreadPool.globalInstance().waitForDone(30000)

@@ -336,6 +336,7 @@ def analyse_task(
     need_pictures: bool = True,
     reposts: bool = False,
     known: AiView | None = None,
+    cache: dict[Any, Any] | None = None,
 ) -> Task:
     """Pictures, AI view and scores of one protected photo, cheapest first.
 
@@ -345,7 +346,10 @@ def analyse_task(
     The AI view is the round trip of the first encoder with a decoder at the attacker's size,
     the same round trip the score is computed from (computed once). Full-size PSNR and the
     largest change come with the protect result, so they are not computed again here.
-    ``attacker_long_side`` defaults to :data:`cloak.metrics.ATTACKER_LONG_SIDE`.
+    ``attacker_long_side`` defaults to :data:`cloak.metrics.ATTACKER_LONG_SIDE`. ``cache``
+    (a :data:`cloak.metrics.OriginalCache` kept for this original photo) keeps the original's
+    encodings and round trips, so measuring another protected copy of the same photo (after a
+    redo with another preset) computes only the protected side.
     """
 
     def run(cancel: Callable[[], bool]) -> Generator[Any, None, int]:
@@ -361,8 +365,18 @@ def analyse_task(
         ai = known
         if ai is None:
             rts: dict[tuple[str, str, int, str], Any] = {}
+            # Only what the panel shows: the damage at the AI view's size, posted as is (the
+            # latent shift of an encoder with a decoder is not shown, so not measured).
             report = measure(
-                original, protected, list(encoders), {}, side, roundtrips=rts, pixels=False
+                original,
+                protected,
+                list(encoders),
+                {},
+                side,
+                cache=cache,
+                roundtrips=rts,
+                pixels=False,
+                shift=False,
             )
             decoders = [e for e in encoders if e.has_decoder]
             name, ai_o, ai_p = "", None, None
@@ -374,7 +388,15 @@ def analyse_task(
             yield ai
         if reposts and not ai.reposts and not cancel():
             more = measure(
-                original, protected, list(encoders), PLATFORMS, side, direct=False, pixels=False
+                original,
+                protected,
+                list(encoders),
+                PLATFORMS,
+                side,
+                cache=cache,
+                direct=False,
+                pixels=False,
+                shift=False,
             )
             report = dataclasses.replace(ai.report, scores=ai.report.scores + more.scores)
             yield dataclasses.replace(

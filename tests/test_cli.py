@@ -82,13 +82,14 @@ def test_protect_single_file_beside_original_and_check(models_dir, tmp_path, cap
             str(picture),
             "--sizes",
             "64,96",
+            "--reposts",
         ]
     )
     out = capsys.readouterr().out
     assert code == 0
     assert "PSNR" in out and "SSIM" in out and "L-inf" in out
     assert "1080/q80" in out and "vaelight" in out and "taef2" in out
-    assert "simulated at 64/96 px" in out
+    assert "simulated at 64/96 px long side, posted as is and after platform re-posts" in out
     # The verdict rests on the attacked encoder only and names its weakest case; the held-out
     # one is reported beside it.
     assert "verdict (" in out and "weakest case: taef2 at " in out
@@ -96,6 +97,13 @@ def test_protect_single_file_beside_original_and_check(models_dir, tmp_path, cap
     assert "> 3 is visible" not in out
     with Image.open(picture) as im:
         assert im.width >= 3 * 300 and im.height > 300
+    # Without --reposts only the photo posted as is is measured, and the output says so.
+    code = main(
+        ["check", str(photo), str(protected), "--models-dir", str(models_dir), "--sizes", "64"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "1080/q80" not in out and "720/q70" not in out
+    assert "simulated at 64 px long side, posted as is (--reposts adds platform re-posts)" in out
 
 
 @pytest.mark.real
