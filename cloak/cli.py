@@ -337,6 +337,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"weakest case: {v.worst_case}, {v.worst_db:.2f} dB; "
             f"measured on {', '.join(v.measured)}"
         )
+        print(v.caveat)
     else:
         print(f"verdict: {v.sentence}")
     for name, shift in v.held_out:

@@ -277,10 +277,10 @@ _PRESET_BASE = ProtectConfig(
 PRESETS: dict[str, ProtectConfig] = {
     # Every preset pushes the attacker's encoder/decoder round trip away from the photo itself
     # (objective "distort"), works on the photo at 1024 px with the delta at half that
-    # resolution, and draws the attacker's size from 512 to 1344 px (ATTACKER_EOT). Measured on
-    # the portraits in docs/attack-notes.md (round 3): a delta tuned for one exact attacker size
-    # does 7-9 dB there and about 1 dB at another size, so the presets trade peak damage for
-    # damage at every size.
+    # resolution, and draws the attacker's size from the exact long sides 512, 768 and 1024 px
+    # (ATTACKER_EOT). Measured on the portraits in docs/attack-notes.md (round 4): against a
+    # size drawn from 512-1344 px this roughly doubles the damage at those three sizes and does
+    # about as much as before at sizes in between (on img13; less on img58).
     # Least visible: 4/255 and a 40 dB PSNR floor.
     "low": _PRESET_BASE.replace(eps=4 / 255, min_psnr=40.0),
     # The default: up to 16/255 where texture hides it, 4/255 on flat skin and sky (perceptual

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cloak.config import ATTACKER_EOT
 from cloak.metrics import Report
 
 DEGRADED_DB = 4.0
@@ -22,6 +23,25 @@ face (degraded), 9.4-9.7 dB a magenta face with colour blotches. A face can stay
 even then: "broken" means the edit comes out visibly wrong, not that the person is hidden."""
 
 LEVELS: tuple[str, ...] = ("barely changed", "degraded", "visibly broken")
+
+AIMED_SIZES: tuple[int, ...] = ATTACKER_EOT.sizes
+"""The attacker long sides every preset tunes the protection to."""
+
+
+def size_caveat(sizes: Sequence[int]) -> str:
+    """What the verdict does not cover: attackers at other sizes, and crops.
+
+    Measured on portraits (docs/attack-notes.md, round 4): at 896 and 1182 px, between and above
+    the aimed sizes, and at 1024 px after a 5 px crop, the damage was about half of that at the
+    aimed sizes (img13 1.3-1.7 against 3.0-3.6 dB, img58 3.8-5.5 against 7.2-10.9 dB).
+    """
+    measured = "/".join(str(z) for z in sorted(set(sizes)))
+    aimed = ", ".join(str(z) for z in AIMED_SIZES)
+    return (
+        f"Measured at {measured} px. Cloak aims the protection at AI editors working at "
+        f"{aimed} px; one working at another size, or on a crop of the photo, gets about half "
+        "the damage."
+    )
 
 
 @dataclass(frozen=True)
@@ -36,6 +56,7 @@ class Verdict:
         worst_case: Which case gave it (encoder, size, scenario).
         measured: The attacked encoders the verdict rests on.
         held_out: Encoders measured but not attacked, with their weakest latent shift.
+        caveat: The attacker sizes measured, and what happens at other sizes.
     """
 
     level: str
@@ -44,6 +65,7 @@ class Verdict:
     worst_case: str
     measured: tuple[str, ...]
     held_out: tuple[tuple[str, float], ...]
+    caveat: str = ""
 
 
 def level_of(damage_db: float) -> str:
@@ -100,4 +122,5 @@ def verdict(report: Report, attacked: Sequence[str] | None = None) -> Verdict:
     where = "posted as is" if worst.scenario == "direct" else f"after {worst.scenario} re-post"
     case = f"{worst.encoder} at {worst.size} px, {where}"
     level = level_of(worst_db)
-    return Verdict(level, _SENTENCES[level], worst_db, case, tuple(in_set), held)
+    caveat = size_caveat([s.size for _, s in scored])
+    return Verdict(level, _SENTENCES[level], worst_db, case, tuple(in_set), held, caveat)

@@ -105,6 +105,7 @@ class ScoresPanel(QLabel):
         if v.worst_db is not None:
             so_far = "" if ai.reposts else " (platform re-posts not measured)"
             rows.append(f"<p>Weakest case: {v.worst_case}, {v.worst_db:+.1f} dB{so_far}.</p>")
+            rows.append(f"<p>{v.caveat}</p>")
         if v.measured:
             rows.append(f"<p>Measured on: {', '.join(v.measured)}.</p>")
         if v.held_out:

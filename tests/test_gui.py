@@ -440,6 +440,7 @@ def test_result_shows_at_once_and_scores_fill_in(qtbot, window: MainWindow, tmp_
     text = window.compare.scores.text()
     v = verdict(item.ai.report, attacked=item.attacked)
     assert v.sentence in text and v.worst_case in text
+    assert v.caveat and v.caveat in text  # the sizes measured, and what other sizes get
     assert "Measured on: taef2" in text
     assert "visibly wrong" not in text
 

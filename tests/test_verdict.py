@@ -43,3 +43,17 @@ def test_no_decoder_means_no_verdict() -> None:
     only_latent = EncoderScore("vaelight", "direct", None, None, 5.0, 768)
     v = verdict(_report(only_latent))
     assert v.level == "not measured" and v.worst_db is None
+
+
+def test_verdict_names_the_sizes_measured_and_what_other_sizes_get() -> None:
+    from cloak.config import PRESETS
+
+    a = EncoderScore("taef2", "direct", BROKEN_DB + 1, 0.5, 9.0, 1024)
+    b = EncoderScore("taef2", "direct", BROKEN_DB + 2, 0.5, 9.0, 768)
+    v = verdict(_report(a, b), attacked=["taef2"])
+    assert v.caveat.startswith("Measured at 768/1024 px.")
+    # The sizes every preset aims at are named, and the verdict says that others get less.
+    for cfg in PRESETS.values():
+        for size in cfg.transforms.sizes:
+            assert f"{size}" in v.caveat
+    assert "another size" in v.caveat and "crop" in v.caveat
