@@ -8,6 +8,7 @@ photo is written atomically only after the attack has finished).
 from __future__ import annotations
 
 import logging
+import math
 import time
 import traceback
 from collections.abc import Callable, Generator, Iterable, Sequence
@@ -15,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cloak.config import ProtectConfig
+from cloak.device import release_freed_memory
 from cloak.engine import Progress, protect
 from cloak.errors import Cancelled, CloakError, PhotoError
 from cloak.formats import READABLE_NAMES, format_of, mismatch_note
-from cloak.metrics import linf_255, psnr
 from cloak.models.base import AutoEncoder
 from cloak.photo_io import (
     is_supported,
@@ -28,7 +29,8 @@ from cloak.photo_io import (
     save_notes,
     save_photo,
 )
-from cloak.tensors import quantize, to_array, to_tensor
+from cloak.tensors import to_array, to_tensor
+from cloak.tiling import band_differences
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +208,10 @@ def protect_file(
     result = yield from protect(original, encoders, config, cancel)
     if cancel is not None and cancel():
         raise Cancelled("protection cancelled before saving")
-    saved = quantize(result.protected)
+    # Rounded to 8-bit levels in place (as cloak.tensors.quantize does): the result is ours,
+    # and a 12 MP photo's copies cost 150 MB each.
+    saved = result.protected.clamp_(0, 1).mul_(255.0).round_().div_(255.0)
+    del result
     try:
         job.dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -219,13 +224,17 @@ def protect_file(
     named = mismatch_note(job.source, photo.format, job.dest.name)
     if named is not None:
         notes.insert(0, named)
+    mse, largest = band_differences(saved, original)
+    del saved, original
+    # The next photo of a batch starts from the memory this one no longer holds.
+    release_freed_memory()
     return PhotoResult(
         job.source,
         job.dest,
         "protected",
         seconds=time.perf_counter() - start,
-        psnr=psnr(saved, original),
-        linf_255=linf_255(saved, original),
+        psnr=math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse),
+        linf_255=largest * 255.0,
         message="; ".join(notes + save_notes(photo, config.output)),
     )
 
