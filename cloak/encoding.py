@@ -63,12 +63,12 @@ def encode(
         enc: The encoder (on ``x``'s device).
         x: The images; any H and W (replicate-padded up to ``enc.spec.downsample``).
         mode: What to return (see :data:`EncodeMode`).
-        bf16: Run under bf16 autocast on ``x``'s device (channels-last on the CPU, where that
-            is what makes bf16 fast).
+        bf16: Run under bf16 autocast on ``x``'s device. On the CPU the image is channels-last
+            either way: oneDNN's convolutions are faster in that layout, in bf16 and in fp32.
     """
     h, w = x.shape[-2:]
     x = pad_to_multiple(x, enc.spec.downsample)
-    if bf16 and x.device.type == "cpu":
+    if x.device.type == "cpu":
         x = x.contiguous(memory_format=torch.channels_last)
     compact = torch.is_grad_enabled() and not bf16
     with (
