@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cloak.config import ProtectConfig
 from cloak.device import release_freed_memory
@@ -31,6 +32,9 @@ from cloak.photo_io import (
 )
 from cloak.tensors import to_array, to_tensor
 from cloak.tiling import band_differences
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +190,14 @@ def _add(jobs: list[PhotoJob], seen: set[Path], src: Path, dest: Path) -> None:
         jobs.append(PhotoJob(src, dest))
 
 
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """Round ``x`` to 8-bit levels in place, as :func:`cloak.tensors.quantize` does by copy.
+
+    The engine's result belongs to the caller, and at 12 MP each copy costs 150 MB.
+    """
+    return x.clamp_(0, 1).mul_(255.0).round_().div_(255.0)
+
+
 def protect_file(
     job: PhotoJob,
     config: ProtectConfig,
@@ -208,9 +220,7 @@ def protect_file(
     result = yield from protect(original, encoders, config, cancel)
     if cancel is not None and cancel():
         raise Cancelled("protection cancelled before saving")
-    # Rounded to 8-bit levels in place (as cloak.tensors.quantize does): the result is ours,
-    # and a 12 MP photo's copies cost 150 MB each.
-    saved = result.protected.clamp_(0, 1).mul_(255.0).round_().div_(255.0)
+    saved = quantize(result.protected)
     del result
     try:
         job.dest.parent.mkdir(parents=True, exist_ok=True)
