@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work-size", type=int, default=None, help="attack resolution (long side)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     p.add_argument("--no-eot", action="store_true", help="do not simulate re-encoding")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default=None,
+        help="auto: bf16 where the CPU/GPU has fast bf16, else fp32 (default auto)",
+    )
     p.add_argument("--max-pixels", type=int, default=None, help="refuse larger photos")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     _add_model_args(p)
@@ -163,6 +169,8 @@ def config_from_args(args: argparse.Namespace) -> ProtectConfig:
         changes["max_pixels"] = args.max_pixels
     if args.no_eot:
         changes["transforms"] = TransformConfig(enabled=False)
+    if args.precision is not None:
+        changes["precision"] = args.precision
     out = cfg.output
     quality = args.quality if args.quality is not None else out.jpeg_quality
     if not 1 <= quality <= 100:

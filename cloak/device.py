@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -104,6 +104,39 @@ def keep_freed_memory() -> bool:
     ok = mallopt(_M_MMAP_MAX, 0) == 1
     ok = mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1 and ok
     return ok
+
+
+@functools.cache
+def _libc_malloc_trim() -> Callable[[int], int] | None:
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
+
+
+def release_freed_memory() -> bool:
+    """Hand the pages of freed heap memory back to the OS (glibc ``malloc_trim``).
+
+    :func:`keep_freed_memory` keeps freed blocks so that a step's activations reuse warm pages;
+    but the phases of one photo (the full-size decode, the clean round trip at the work size,
+    the attack's steps, the save) free blocks of different sizes, which the next phase cannot
+    always reuse, so without this the peak RSS is close to the sum of the phases instead of
+    the largest. The engine calls it between phases (a few times per photo, never per step):
+    it changes no setting, only returns memory nothing holds. Returns False off glibc.
+    """
+    trim = _libc_malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
 
 
 def set_threads(count: int) -> None:

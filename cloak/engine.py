@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from cloak import objectives
 from cloak.config import ProtectConfig
-from cloak.device import use_bf16
+from cloak.device import release_freed_memory, use_bf16
 from cloak.encoding import EncodeMode, encode
 from cloak.errors import Cancelled, ConfigError
 from cloak.models.base import AutoEncoder
@@ -139,6 +139,8 @@ class EncoderAttack:
         gen = torch.Generator().manual_seed(c.seed)
         pipe = RandomPipeline(c.transforms, gen)
         fine, coarse, budget = self._levels(image.detach())
+        # The clean round trip at the work size freed large blocks the steps cannot all reuse.
+        release_freed_memory()
         yield Progress("prepare", 0, c.steps, elapsed=time.perf_counter() - start)
 
         noise = torch.rand(budget.shape[:1] + (3,) + budget.shape[2:], generator=gen)
@@ -251,6 +253,8 @@ def protect(
         if rec.stage == "attack":
             losses.append(rec.loss)
         yield rec
+    # The steps' activations are free now; the full-size landing and save need fresh room.
+    release_freed_memory()
     yield Progress("lift", config.steps, config.steps, elapsed=time.perf_counter() - start)
     return ProtectResult(
         protected=staged.land(delta_w, config.eps),

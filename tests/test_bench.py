@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from benchmarks.bench import main
+from benchmarks.bench import main, path_of
 
 
 @pytest.mark.real
@@ -18,8 +18,12 @@ def test_bench_quick_structure(models_dir, tmp_path, capsys):
             "--quick",
             "--presets",
             "standard",
+            "--precisions",
+            "auto,fp32",
             "--batch",
             "3",
+            "--cli-batch",
+            "2",
             "--threads",
             "1",
             "--models-dir",
@@ -30,8 +34,18 @@ def test_bench_quick_structure(models_dir, tmp_path, capsys):
     )
     assert rc == 0
     data = json.loads(out.read_text())
-    methods = [c["method"] for c in data["cases"]]
-    assert methods == ["standard", "reference"]
+    machine = data["machine"]
+    assert machine["threads"] == 1 and len(machine["loadavg"]) == 3
+    assert machine["paths"] == {"auto": path_of("auto"), "fp32": "fp32"}
+    assert data["unit"]["unit_s"] > 0
+    methods = [(c["path"], c["method"]) for c in data["cases"]]
+    auto = path_of("auto")
+    assert methods == [
+        (auto, "standard"),
+        (auto, "reference"),
+        ("fp32", "standard"),
+        ("fp32", "reference"),
+    ]
     for c in data["cases"]:
         for key in ("load_s", "attack_s", "lift_s", "save_s", "photo_s", "process_s"):
             assert c[key] >= 0, key
@@ -39,9 +53,20 @@ def test_bench_quick_structure(models_dir, tmp_path, capsys):
         assert set(c["damage_db"]) == {"direct", "1080/q80", "720/q70"}
         assert all(math.isfinite(v) for v in c["damage_db"].values())
         assert c["psnr"] > 20
-    (ratio,) = data["ratios"]
-    assert ratio["preset"] == "standard" and ratio["time_ratio"] > 0
+        if c["method"] != "reference":
+            # The cloak process, measured from outside: its wall time covers start-up too.
+            assert c["cli_wall_s"] > 0 and c["cli_peak_rss_mb"] > 100
+            assert "--precision " + c["precision"] in c["cli_command"]
+    assert [(r["path"], r["preset"]) for r in data["ratios"]] == [
+        (auto, "standard"),
+        ("fp32", "standard"),
+    ]
+    assert all(r["time_ratio"] > 0 for r in data["ratios"])
+    assert [b["path"] for b in data["cli_batches"]] == [auto, "fp32"]
+    for b in data["cli_batches"]:
+        assert b["photos"] == 2 and b["cli_wall_s"] > 0 and b["cli_peak_rss_mb"] > 100
     batch = data["batch"]
     assert batch["photos"] == 3 and [e["after_photo"] for e in batch["eta"]] == [1, 2]
     printed = capsys.readouterr().out
     assert "our s / reference s" in printed and "| after photo |" in printed
+    assert "photo units" in printed and "cloak peak MB" in printed

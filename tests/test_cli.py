@@ -204,3 +204,14 @@ def test_entry_point_runs():
         check=False,
     )
     assert res.returncode == 0 and res.stdout.startswith("cloak ")
+
+
+def test_precision_option_reaches_the_config():
+    from cloak.cli import build_parser, config_from_args
+
+    args = build_parser().parse_args(["protect", "x.jpg", "--precision", "fp32"])
+    assert config_from_args(args).precision == "fp32"
+    args = build_parser().parse_args(["protect", "x.jpg"])
+    assert config_from_args(args).precision == "auto"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["protect", "x.jpg", "--precision", "fp16"])

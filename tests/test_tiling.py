@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -61,3 +63,16 @@ def test_bands_cover_rows_once():
 def test_lift_add_rejects_mismatched_channels():
     with pytest.raises(ValueError, match="differ"):
         lift_add_(torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 4, 4), 0.1)
+
+
+def test_band_differences_match_psnr_and_linf():
+    from cloak.metrics import linf_255, psnr
+    from cloak.tiling import band_differences
+
+    g = torch.Generator().manual_seed(3)
+    a = torch.rand(1, 3, 517, 300, generator=g)
+    b = (a + 0.02 * torch.randn(1, 3, 517, 300, generator=g)).clamp(0, 1)
+    mse, largest = band_differences(a, b, band_rows=64)
+    assert abs(10 * math.log10(1 / mse) - psnr(a, b)) < 1e-4
+    assert abs(largest * 255 - linf_255(a, b)) < 1e-4
+    assert band_differences(a, a) == (0.0, 0.0)
