@@ -36,7 +36,8 @@ def size_caveat(sizes: Sequence[int]) -> str:
     aimed sizes (img13 1.3-1.7 against 3.0-3.6 dB, img58 3.8-5.5 against 7.2-10.9 dB).
     """
     measured = "/".join(str(z) for z in sorted(set(sizes)))
-    aimed = ", ".join(str(z) for z in AIMED_SIZES)
+    *rest, last = [str(z) for z in AIMED_SIZES]
+    aimed = f"{', '.join(rest)} or {last}" if rest else last
     return (
         f"Measured at {measured} px. Cloak aims the protection at AI editors working at "
         f"{aimed} px; one working at another size, or on a crop of the photo, gets about half "
