@@ -171,17 +171,12 @@ class CompareView(QWidget):
 
     def show_original(self, uid: int, path: Any) -> None:
         """A photo not protected yet: its original alone (read scaled down, which is cheap)."""
-        from PySide6.QtGui import QImageReader
+        from cloak.gui.worker import read_scaled_image
 
         if self._uid == uid and not self._has_pictures and self.preview_canvas._left is not None:
             return  # already shown (a re-read would block the window for nothing)
         self._uid, self._has_pictures, self._result = uid, False, None
-        reader = QImageReader(str(path))
-        reader.setAutoTransform(True)
-        size = reader.size()
-        if size.isValid() and max(size.width(), size.height()) > PREVIEW_LONG_SIDE:
-            reader.setScaledSize(size * (PREVIEW_LONG_SIDE / max(size.width(), size.height())))
-        img = reader.read()
+        img, _ = read_scaled_image(path, PREVIEW_LONG_SIDE)
         for c in self._canvases():
             c.set_pictures(None)
         if img.isNull():

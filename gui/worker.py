@@ -226,19 +226,28 @@ def load_pair(source: Path, dest: Path) -> tuple[Any, Any]:
     return original, protected
 
 
-def read_scaled(path: Path, long_side: int = DISPLAY_LONG_SIDE) -> np.ndarray:
-    """A photo file at display size as (H, W, 3) uint8, scaled while decoding (a JPEG decodes
-    straight to 1/2, 1/4 or 1/8 size), so it costs a fraction of a full decode."""
-    from PySide6.QtGui import QImage, QImageReader
+def read_scaled_image(path: Path, long_side: int) -> tuple[Any, str]:
+    """A photo file as a QImage of at most ``long_side`` px, scaled while decoding (a JPEG
+    decodes straight to 1/2, 1/4 or 1/8 size), and the reader's error text; the image is null
+    when the file cannot be read."""
+    from PySide6.QtGui import QImageReader
 
     reader = QImageReader(str(path))
     reader.setAutoTransform(True)
     size = reader.size()
     if size.isValid() and max(size.width(), size.height()) > long_side:
         reader.setScaledSize(size * (long_side / max(size.width(), size.height())))
-    img = reader.read()
+    return reader.read(), reader.errorString()
+
+
+def read_scaled(path: Path, long_side: int = DISPLAY_LONG_SIDE) -> np.ndarray:
+    """A photo file at display size as (H, W, 3) uint8, scaled while decoding, so it costs a
+    fraction of a full decode."""
+    from PySide6.QtGui import QImage
+
+    img, error = read_scaled_image(path, long_side)
     if img.isNull():
-        raise ValueError(f"{path.name}: cannot be read for display ({reader.errorString()})")
+        raise ValueError(f"{path.name}: cannot be read for display ({error})")
     img = img.convertToFormat(QImage.Format.Format_RGB888)
     w, h, stride = img.width(), img.height(), img.bytesPerLine()
     rows = np.frombuffer(img.constBits(), np.uint8, count=stride * h).reshape(h, stride)
