@@ -7,12 +7,13 @@ could not repaint or react. Prints the longest gap and a histogram, the time fro
 the compare view showing the photo, and the AI view + scores time as a share of the protect
 time of the same photo.
 
-    python benchmarks/ui_latency.py [--photo PATH] [--steps N] [--encoders taef2] [--cli]
+    python benchmarks/ui_latency.py [--photo PATH] [--steps N] [--encoders taef2] [--cli] [--fp32]
 
 ``--cli`` then times ``cloak protect`` and ``cloak check`` of the same photo (each a process of
 its own, model loading included) and prints check's time as a share of protect's. Both ratios
 come from one run, side by side, so a shared machine's load weighs on both sides alike; the
-load average is printed before and after.
+load average is printed before and after. ``--fp32`` runs everything as on a CPU without bf16
+(most laptops): the app as if the CPU lacked it, the commands with ``--precision fp32``.
 
 Weights come from ``--models-dir``, else ``$CLOAK_MODELS_DIR``, else ``../shared/weights``.
 """
@@ -63,15 +64,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--encoders", default="taef2")
     ap.add_argument("--interval-ms", type=int, default=10)
     ap.add_argument("--cli", action="store_true", help="also time cloak protect / cloak check")
+    ap.add_argument("--fp32", action="store_true", help="as on a CPU without bf16")
     args = ap.parse_args(argv)
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    # The process set up as `cloak-gui` sets it up (threads, memory reuse): without it every
+    # step faults its activations in afresh and the app's run takes several times as long.
+    from cloak.device import configure_process
+
+    configure_process()
 
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
+    import cloak.device
     from cloak.gui.main_window import MainWindow
     from cloak.gui.worker import ModelLoader
+
+    if args.fp32:
+        # The app's precision is "auto": a CPU without bf16 is what it then sees.
+        cloak.device.cpu_has_fast_bf16 = lambda: False  # type: ignore[assignment]
+    print(f"path: {'fp32' if not cloak.device.cpu_has_fast_bf16() else 'bf16'}")
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory(prefix="cloak-latency-") as tmp:
@@ -139,6 +152,8 @@ def time_cli(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="cloak-cli-") as tmp:
         protect = [*cloak, "protect", str(args.photo), "-o", tmp, "-q", "--preset", args.preset]
         protect += ["--encoders", args.encoders]
+        precision = ["--precision", "fp32" if args.fp32 else "auto"]
+        protect += precision
         if args.steps:
             protect += ["--steps", str(args.steps)]
         t0 = time.perf_counter()
@@ -146,6 +161,7 @@ def time_cli(args: argparse.Namespace) -> None:
         protect_s = time.perf_counter() - t0
         (out,) = Path(tmp).iterdir()
         check = [*cloak, "check", str(args.photo), str(out), "--picture", f"{tmp}/c.png"]
+        check += precision
         t0 = time.perf_counter()
         res = subprocess.run(check, check=True, env=env, capture_output=True, text=True)
         check_s = time.perf_counter() - t0

@@ -119,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--picture", type=Path, default=None, help="comparison PNG (default: <protected>.check.png)"
     )
+    c.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="auto: bf16 where the CPU/GPU has fast bf16 (as protect does; about twice as fast, "
+        "damage within ~0.1 dB of fp32), else fp32 (default auto)",
+    )
     c.add_argument("--json", action="store_true", help="print the measures as JSON")
     _add_model_args(c)
 
@@ -269,6 +276,8 @@ def _print_summary(results: Sequence) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from cloak.compare import comparison_image
+    from cloak.device import use_bf16
+    from cloak.encoding import encoder_device
     from cloak.metrics import ATTACKER_LONG_SIDE, PLATFORMS, measure
     from cloak.models import DEFAULT_ENSEMBLE, REGISTRY, model_status
     from cloak.photo_io import load_photo
@@ -299,6 +308,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         PLATFORMS if args.reposts else {},
         list(args.sizes or [ATTACKER_LONG_SIDE]),
         roundtrips=rts,
+        bf16=use_bf16(encoder_device(encoders[0]), args.precision),
     )
     picture = args.picture or args.protected.with_name(args.protected.stem + ".check.png")
     comparison_image(x, y, encoders, attacker_long_side=max(report.sizes), roundtrips=rts).save(

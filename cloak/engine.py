@@ -20,6 +20,7 @@ from cloak.config import ProtectConfig
 from cloak.device import release_freed_memory, use_bf16
 from cloak.encoding import EncodeMode, encode
 from cloak.errors import Cancelled, ConfigError
+from cloak.metrics import KnownRoundTrip
 from cloak.models.base import AutoEncoder
 from cloak.objectives import Setup, Step
 from cloak.projection import Level, Projection, param_size, work_budget
@@ -66,6 +67,8 @@ class ProtectResult:
         losses: Loss per step.
         seconds: Wall time of the attack and lift.
         encoders: Names of the encoders attacked.
+        clean: The original's round trips at the work size that the objective computed to
+            prepare (see :attr:`EncoderAttack.clean`).
     """
 
     protected: torch.Tensor
@@ -73,6 +76,7 @@ class ProtectResult:
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
     encoders: list[str] = field(default_factory=list)
+    clean: list[KnownRoundTrip] = field(default_factory=list)
 
 
 class EncoderAttack:
@@ -111,6 +115,11 @@ class EncoderAttack:
         self.device = device
         self.bf16 = use_bf16(device, config.precision)
         self.objective = objectives.make(config)
+        self.clean: list[KnownRoundTrip] = []
+        """The clean photo's round trip at the work size, per encoder whose objective computed
+        one while preparing (``distort`` does): a measurement of the protected photo at that
+        size reuses it instead of encoding the original again
+        (:func:`cloak.metrics.seed_cache`)."""
 
     def __repr__(self) -> str:
         c = self.config
@@ -193,13 +202,14 @@ class EncoderAttack:
     def _levels(self, x: torch.Tensor) -> tuple[Level, Level | None, torch.Tensor]:
         """The work-size level, the coarse level (or None) and the parameter's budget."""
         c = self.config
+        self.clean = []
         h, w = x.shape[-2:]
         budget = work_budget(x, c.eps, c.perceptual, c.perceptual_floor)
         # The perturbation is parameterised at 1/param_scale of the work size and upsampled
         # inside the graph: smooth, so it survives resize + JPEG and looks less grainy.
         ph, pw = param_size(h, w, c.param_scale)
         budget_p = budget if c.param_scale <= 1 else F.adaptive_max_pool2d(budget, (ph, pw))
-        fine = self._level(x, budget, c.work_size)
+        fine = self._level(x, budget, c.work_size, keep_clean=True)
         # Coarse-to-fine: the first ``coarse_steps`` run on the photo at the perturbation's own
         # resolution (a quarter of the pixels at param_scale 2), then the rest at full work size.
         coarse = None
@@ -209,13 +219,29 @@ class EncoderAttack:
             coarse = self._level(xc.clamp(0, 1), budget_p, base_c)
         return fine, coarse, budget_p
 
-    def _level(self, x: torch.Tensor, budget: torch.Tensor, base: int) -> Level:
-        """One resolution: the objective prepares each encoder's references and scales."""
+    def _level(
+        self, x: torch.Tensor, budget: torch.Tensor, base: int, keep_clean: bool = False
+    ) -> Level:
+        """One resolution: the objective prepares each encoder's references and scales;
+        ``keep_clean`` keeps the round trips of ``x`` itself it computed (:attr:`clean`)."""
         level = Level(x, budget, base)
         with torch.no_grad():
             for enc in self.encoders:
-                setup = Setup(enc, x, self.config, self._encode, base)
+                seen: list[list[torch.Tensor]] = []
+
+                def watch(
+                    e: AutoEncoder, img: torch.Tensor, mode: EncodeMode, seen: list = seen
+                ) -> list[torch.Tensor]:
+                    out = self._encode(e, img, mode)
+                    if keep_clean and mode == "roundtrip" and img is x and not seen:
+                        seen.append(out)
+                    return out
+
+                setup = Setup(enc, x, self.config, watch, base)
                 level.fixed.append(self.objective.prepare(setup))
+                if seen:
+                    rt, z = seen[0]
+                    self.clean.append(KnownRoundTrip.of(enc.name, x, rt, z, self.bf16))
         return level
 
 
@@ -262,6 +288,7 @@ def protect(
         losses=losses,
         seconds=time.perf_counter() - start,
         encoders=[e.name for e in encoders],
+        clean=attack.clean,
     )
 
 

@@ -12,7 +12,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable, Generator, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,7 @@ from cloak.device import release_freed_memory
 from cloak.engine import Progress, protect
 from cloak.errors import Cancelled, CloakError, PhotoError
 from cloak.formats import READABLE_NAMES, format_of, mismatch_note
+from cloak.metrics import KnownRoundTrip
 from cloak.models.base import AutoEncoder
 from cloak.photo_io import (
     is_supported,
@@ -62,6 +63,8 @@ class PhotoResult:
         psnr: PSNR of the saved photo against the original (dB), when protected.
         linf_255: Largest pixel change in 1/255 units, when protected.
         message: Why it failed or was skipped.
+        clean: The original's round trips the attack computed (only when the caller asked
+            for them; see :func:`protect_file`).
     """
 
     source: Path
@@ -71,6 +74,7 @@ class PhotoResult:
     psnr: float | None = None
     linf_255: float | None = None
     message: str = ""
+    clean: list[KnownRoundTrip] = field(default_factory=list)
 
 
 @dataclass
@@ -203,8 +207,14 @@ def protect_file(
     config: ProtectConfig,
     encoders: Sequence[AutoEncoder],
     cancel: Callable[[], bool] | None = None,
+    keep_clean: bool = False,
 ) -> Generator[Progress, None, PhotoResult]:
     """Load, protect and atomically save one photo.
+
+    ``keep_clean``: return the original's round trips the attack computed
+    (:attr:`PhotoResult.clean`, about 3 MB per encoder at 1024 px), for a caller that measures
+    the saved photo next (:func:`cloak.metrics.seed_cache`); a long batch would hold one set per
+    photo, so only then.
 
     Raises:
         PhotoError: The photo cannot be read or written.
@@ -221,6 +231,7 @@ def protect_file(
     if cancel is not None and cancel():
         raise Cancelled("protection cancelled before saving")
     saved = quantize(result.protected)
+    clean = result.clean if keep_clean else []
     del result
     try:
         job.dest.parent.mkdir(parents=True, exist_ok=True)
@@ -255,6 +266,7 @@ def protect_file(
         psnr=math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse),
         linf_255=largest * 255.0,
         message="; ".join(notes + save_notes(photo, config.output)),
+        clean=clean,
     )
 
 
@@ -263,8 +275,10 @@ def run_batch(
     config: ProtectConfig,
     encoders: Sequence[AutoEncoder],
     cancel: Callable[[], bool] | None = None,
+    keep_clean: bool = False,
 ) -> Generator[PhotoEvent, None, list[PhotoResult]]:
-    """Protect every job in turn, going on past failures.
+    """Protect every job in turn, going on past failures (``keep_clean``: see
+    :func:`protect_file`).
 
     A photo that fails (bad file, full disk, a crash inside the attack) is reported as failed
     and the batch continues. Cancelling stops at the next step: finished photos are kept,
@@ -276,7 +290,7 @@ def run_batch(
         if cancel is not None and cancel():
             break
         start = time.perf_counter()
-        gen = protect_file(job, config, encoders, cancel)
+        gen = protect_file(job, config, encoders, cancel, keep_clean)
         try:
             while True:
                 try:

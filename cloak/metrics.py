@@ -70,28 +70,29 @@ def platform(x: torch.Tensor, long_side: int, quality: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def encode(enc: AutoEncoder, x: torch.Tensor) -> torch.Tensor:
-    """E(x) in float32 on the CPU (x padded to the encoder's grid, on the encoder's device)."""
-    return padded_encode(enc, x.to(encoder_device(enc)))[0].cpu()
+def encode(enc: AutoEncoder, x: torch.Tensor, bf16: bool = False) -> torch.Tensor:
+    """E(x) in float32 on the CPU (x padded to the encoder's grid, on the encoder's device);
+    ``bf16``: computed under bf16 autocast (see :func:`measure`)."""
+    return padded_encode(enc, x.to(encoder_device(enc)), "latent", bf16)[0].cpu()
 
 
 @torch.no_grad()
-def roundtrip(enc: AutoEncoder, x: torch.Tensor) -> torch.Tensor:
+def roundtrip(enc: AutoEncoder, x: torch.Tensor, bf16: bool = False) -> torch.Tensor:
     """D(E(x)) cropped back to x's size, in [0, 1] (what an editor keeps of the photo)."""
-    rt = padded_encode(enc, x.to(encoder_device(enc)), "roundtrip")[0]
+    rt = padded_encode(enc, x.to(encoder_device(enc)), "roundtrip", bf16)[0]
     return rt.clamp(0, 1).cpu()
 
 
 @torch.no_grad()
 def _latent_and_roundtrip(
-    enc: AutoEncoder, x: torch.Tensor, with_roundtrip: bool
+    enc: AutoEncoder, x: torch.Tensor, with_roundtrip: bool, bf16: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """E(x) as :func:`encode` gives it and, when asked, D(E(x)) as :func:`roundtrip` gives it,
     from one encode instead of two (the encode costs as much as the decode)."""
     x = x.to(encoder_device(enc))
     if not with_roundtrip:
-        return padded_encode(enc, x)[0].cpu(), None
-    rt, z = padded_encode(enc, x, "roundtrip")
+        return padded_encode(enc, x, "latent", bf16)[0].cpu(), None
+    rt, z = padded_encode(enc, x, "roundtrip", bf16)
     return z.cpu(), rt.clamp(0, 1).cpu()
 
 
@@ -151,20 +152,82 @@ OriginalCache = dict[tuple[str, str, int], _OriginalSide]
 """Per original photo: its encodings by (encoder, scenario, attacker side); see :func:`measure`."""
 
 
+@dataclass
+class KnownRoundTrip:
+    """The original photo's round trip through one encoder, computed before the measurement:
+    the attack computes it for the photo at its work size before its first step.
+
+    Attributes:
+        encoder: The encoder's name.
+        latent: E(x), float32 on the CPU.
+        roundtrip: D(E(x)) in 8-bit levels, (1, 3, h, w) uint8 at the work size: for the AI
+            view only (a quarter of float32); the damage uses ``roundtrip_psnr``.
+        roundtrip_psnr: PSNR of D(E(x)) (clamped to [0, 1], float) against x.
+        bf16: Whether it was computed under bf16 autocast.
+    """
+
+    encoder: str
+    latent: torch.Tensor
+    roundtrip: torch.Tensor
+    roundtrip_psnr: float
+    bf16: bool
+
+    @classmethod
+    def of(
+        cls, encoder: str, x: torch.Tensor, rt: torch.Tensor, z: torch.Tensor, bf16: bool
+    ) -> KnownRoundTrip:
+        """From the image ``x`` and the encoder's ``[D(E(x)), z]``, as :func:`measure` scores it."""
+        rt = rt.detach().float().clamp(0, 1)
+        levels = (rt * 255.0 + 0.5).to(torch.uint8).cpu()
+        return cls(encoder, z.detach().float().cpu(), levels, psnr(rt, x.detach()), bf16)
+
+
+def seed_cache(
+    cache: OriginalCache,
+    original: torch.Tensor,
+    known: Sequence[KnownRoundTrip],
+    bf16: bool,
+    attacker_long_side: int = ATTACKER_LONG_SIDE,
+) -> list[str]:
+    """Put round trips of the original computed elsewhere into ``cache``, for the photo posted
+    as is at ``attacker_long_side``, so that :func:`measure` encodes only the protected photo.
+
+    One is taken only where it is what :func:`measure` would compute itself: the same
+    precision, and an image of the attacker's size (the attack's work image is the photo
+    resized by the same :func:`~cloak.transforms.resize_long_side`, so the same size means the
+    same pixels). The latent shift is left unmeasured (NaN) for the encoders seeded.
+
+    Returns:
+        The names of the encoders seeded.
+    """
+    o = resize_long_side(original, attacker_long_side)
+    seeded = []
+    for k in known:
+        if k.bf16 != bf16 or tuple(k.roundtrip.shape[-2:]) != tuple(o.shape[-2:]):
+            continue
+        rt = k.roundtrip.float() / 255.0
+        cache[(k.encoder, "direct", attacker_long_side)] = _OriginalSide(
+            o, k.latent, math.nan, k.roundtrip_psnr, rt
+        )
+        seeded.append(k.encoder)
+    return seeded
+
+
 def _original_side(
     enc: AutoEncoder,
     original: torch.Tensor,
     attacker_long_side: int,
     keep_roundtrip: bool = False,
     shift: bool = True,
+    bf16: bool = False,
 ) -> _OriginalSide:
     o = resize_long_side(original, attacker_long_side)
-    z_o, rt = _latent_and_roundtrip(enc, o, enc.has_decoder)
+    z_o, rt = _latent_and_roundtrip(enc, o, enc.has_decoder, bf16)
     # The JPEG-95 normaliser of the latent shift costs one more encode; without a decoder the
     # shift is the only measure, so it is always computed then.
     jpeg95 = math.nan
     if shift or not enc.has_decoder:
-        jpeg95 = float((encode(enc, jpeg_roundtrip(o, 95)) - z_o).abs().mean())
+        jpeg95 = float((encode(enc, jpeg_roundtrip(o, 95), bf16) - z_o).abs().mean())
     rt_psnr = psnr(rt, o) if rt is not None else None
     # The round trip itself is kept only for a caller that asked for it (a cache of many
     # sizes and scenarios would otherwise hold a picture for each).
@@ -180,6 +243,7 @@ def score_encoder(
     attacker_long_side: int = ATTACKER_LONG_SIDE,
     known: _OriginalSide | None = None,
     roundtrips: dict[tuple[str, str, int, str], torch.Tensor] | None = None,
+    bf16: bool = False,
 ) -> EncoderScore:
     """Edit damage and latent shift of one encoder for images already through ``scenario``.
 
@@ -187,13 +251,16 @@ def score_encoder(
     clean photo does not count as protection). ``known``: the original's side, if already
     computed (then ``original`` is not looked at). ``roundtrips``: if given, receives the
     round trips computed, keyed ``(encoder, scenario, size, "original" | "protected")``, so a
-    caller that shows them (the app's AI view) need not compute them again.
+    caller that shows them (the app's AI view) need not compute them again. ``bf16``: as in
+    :func:`measure` (``known`` must have been computed the same way).
     """
-    side = known if known is not None else _original_side(enc, original, attacker_long_side)
+    if known is None:
+        known = _original_side(enc, original, attacker_long_side, bf16=bf16)
+    side = known
     o = side.image
     p = resize_long_side(protected, attacker_long_side)
     with_rt = enc.has_decoder and side.roundtrip_psnr is not None
-    z_p, rt_p = _latent_and_roundtrip(enc, p, with_rt)
+    z_p, rt_p = _latent_and_roundtrip(enc, p, with_rt, bf16)
     shift = math.nan
     if not math.isnan(side.jpeg95_shift):
         shift = float((z_p - side.latent).abs().mean()) / max(side.jpeg95_shift, 1e-12)
@@ -218,6 +285,7 @@ def measure(
     direct: bool = True,
     pixels: bool = True,
     shift: bool = True,
+    bf16: bool = False,
 ) -> Report:
     """Every measure of the spec for one pair of full-size (1, 3, H, W) images in [0, 1].
 
@@ -237,6 +305,10 @@ def measure(
         shift: Measure the latent shift of encoders with a decoder too; False leaves it NaN
             for them (one encode fewer per original and scenario), for a caller that shows
             only the damage. Encoders without a decoder always get it: it is their only measure.
+        bf16: Run the encoders under bf16 autocast, as the attack does where the CPU has fast
+            bf16 (about twice as fast there). The damage moves by at most ~0.1 dB against
+            float32 (measured on two portraits at 512/768/1024 px); ``cache`` entries must come
+            from the same setting.
     """
     platforms = PLATFORMS if platforms is None else platforms
     scenarios: dict[str, tuple[int, int] | None] = {"direct": None} if direct else {}
@@ -253,10 +325,12 @@ def measure(
                 if known is None:
                     if seen_o is None:
                         seen_o = original if re_encode is None else platform(original, *re_encode)
-                    known = _original_side(enc, seen_o, side, roundtrips is not None, shift)
+                    known = _original_side(enc, seen_o, side, roundtrips is not None, shift, bf16)
                     if cache is not None:
                         cache[key] = known
-                scores.append(score_encoder(enc, original, seen_p, name, side, known, roundtrips))
+                scores.append(
+                    score_encoder(enc, original, seen_p, name, side, known, roundtrips, bf16)
+                )
     return Report(
         psnr=psnr(protected, original) if pixels else math.nan,
         ssim=ssim(protected, original) if pixels else math.nan,

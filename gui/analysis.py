@@ -13,6 +13,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from superqt.utils import GeneratorWorker
 
+from cloak.device import use_bf16
+from cloak.encoding import encoder_device
 from cloak.gui.compare_view import CompareView
 from cloak.gui.state import QueueModel
 from cloak.gui.worker import AiView, Pictures, analyse_task, make_worker
@@ -100,6 +102,10 @@ class Analysis(QObject):
             photo = None
         if photo is None or photo != self._cache_of:
             self._cache_of, self._cache = photo, {}
+        # The app protects with precision "auto": measured the same way, the attack's round
+        # trips of the original (kept with the result) stand in for the original's side.
+        bf16 = use_bf16(encoder_device(encoders[0]), "auto")
+        seeds = item.result.clean if item.result is not None and item.ai is None else []
         w = make_worker(
             analyse_task(
                 item.uid,
@@ -111,6 +117,8 @@ class Analysis(QObject):
                 reposts=reposts,
                 known=item.ai,
                 cache=self._cache,
+                bf16=bf16,
+                seeds=seeds,
             )
         )
         self.compare.reposts_pending = reposts
@@ -165,8 +173,13 @@ class Analysis(QObject):
         uid = self.queue.item(row).uid
         self._recent = [u for u in self._recent if u != uid][-(KEEP_PICTURES - 1) :] + [uid]
         for it in self.queue.items:
-            if it.pictures is not None and it.uid not in self._recent:
-                it.pictures = None
+            if it.uid in self._recent:
+                continue
+            it.pictures = None
+            # The attack's round trips (3 MB per encoder) likewise; without them the photo's
+            # measurement encodes the original again.
+            if it.result is not None:
+                it.result.clean = []
 
     def quit(self) -> None:
         """Stop the running measurement at its next stage."""

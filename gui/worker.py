@@ -298,7 +298,9 @@ def protect_task(
         pixels = pixels_of(sources)
         eta = EtaEstimator()
         total = max(1, len(jobs))
-        batch = run_batch(jobs, config, encs, cancel)
+        # The attack's clean round trips come back with each result: the measurement of the
+        # saved photo then encodes only the protected copy (the analysis keeps a few).
+        batch = run_batch(jobs, config, encs, cancel, keep_clean=True)
         # A photo's time runs from the end of the one before (or the batch's start), so its
         # decoding, before its first progress record, is counted too.
         photo_started = time.perf_counter()
@@ -346,6 +348,8 @@ def analyse_task(
     reposts: bool = False,
     known: AiView | None = None,
     cache: dict[Any, Any] | None = None,
+    bf16: bool = False,
+    seeds: Sequence[Any] = (),
 ) -> Task:
     """Pictures, AI view and scores of one protected photo, cheapest first.
 
@@ -358,14 +362,19 @@ def analyse_task(
     ``attacker_long_side`` defaults to :data:`cloak.metrics.ATTACKER_LONG_SIDE`. ``cache``
     (a :data:`cloak.metrics.OriginalCache` kept for this original photo) keeps the original's
     encodings and round trips, so measuring another protected copy of the same photo (after a
-    redo with another preset) computes only the protected side.
+    redo with another preset) computes only the protected side; seeded with the attack's
+    round trips (:func:`cloak.metrics.seed_cache`), even the first measurement does. ``bf16``:
+    measure under bf16 autocast, as the attack ran. ``seeds``: the attack's
+    :class:`~cloak.metrics.KnownRoundTrip` records of this photo (used where they match).
     """
 
     def run(cancel: Callable[[], bool]) -> Generator[Any, None, int]:
-        from cloak.metrics import ATTACKER_LONG_SIDE, PLATFORMS, measure
+        from cloak.metrics import ATTACKER_LONG_SIDE, PLATFORMS, measure, seed_cache
 
         side = attacker_long_side or ATTACKER_LONG_SIDE
         original, protected = load_pair(source, dest)
+        if seeds and cache is not None and known is None:
+            seed_cache(cache, original, seeds, bf16, side)
         if need_pictures:
             yield pictures_of(uid, original, protected)
         if cancel():
@@ -386,6 +395,7 @@ def analyse_task(
                 roundtrips=rts,
                 pixels=False,
                 shift=False,
+                bf16=bf16,
             )
             decoders = [e for e in encoders if e.has_decoder]
             name, ai_o, ai_p = "", None, None
@@ -406,6 +416,7 @@ def analyse_task(
                 direct=False,
                 pixels=False,
                 shift=False,
+                bf16=bf16,
             )
             report = dataclasses.replace(ai.report, scores=ai.report.scores + more.scores)
             yield dataclasses.replace(

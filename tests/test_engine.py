@@ -334,3 +334,61 @@ def test_real_protect_file_keeps_metadata_right(taef2, tmp_path):
         assert not exif.get_ifd(ExifTags.IFD.GPSInfo)
         assert out.info.get("icc_profile") == icc
     assert "GPS" in result.message
+
+
+def test_protect_keeps_the_clean_round_trip_a_measurement_reuses(tiny_encoder):
+    """The ``distort`` objective's clean round trip of the work image comes back with the
+    result; seeded with it, a measurement at the work size gives the same report and encodes
+    only the protected photo. It is not used where it would differ: another precision or
+    another attacker size."""
+    from cloak.metrics import OriginalCache, seed_cache
+
+    x = _image(48, 64)  # long side 64 == work size: the work image is the photo's own pixels
+    res = run_to_end(protect(x, [tiny_encoder], _no_eot("distort", steps=3)))
+    (clean,) = res.clean
+    assert clean.encoder == tiny_encoder.name
+    assert tuple(clean.roundtrip.shape) == (1, 3, 48, 64) and clean.roundtrip.dtype == torch.uint8
+    saved = quantize(res.protected)
+    bf16 = clean.bf16
+    plain = measure(x, saved, [tiny_encoder], {}, 64, pixels=False, shift=False, bf16=bf16)
+    calls = {"n": 0}
+    real = tiny_encoder.encode
+
+    def counting(t: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        return real(t)
+
+    tiny_encoder.encode = counting
+    try:
+        cache: OriginalCache = {}
+        assert seed_cache(cache, x, res.clean, bf16, 64) == [tiny_encoder.name]
+        seeded = measure(
+            x, saved, [tiny_encoder], {}, 64, cache=cache, pixels=False, shift=False, bf16=bf16
+        )
+    finally:
+        del tiny_encoder.encode
+    assert calls["n"] == 1  # the protected photo only
+    assert seeded.damage(tiny_encoder.name) == pytest.approx(plain.damage(tiny_encoder.name))
+    assert seed_cache({}, x, res.clean, not bf16, 64) == []
+    assert seed_cache({}, x, res.clean, bf16, 96) == []
+
+
+def test_an_objective_without_a_clean_round_trip_leaves_none(tiny_encoder):
+    """``push`` never decodes the clean photo: nothing is kept, nothing is made up."""
+    res = run_to_end(protect(_image(), [tiny_encoder], _no_eot("push", steps=2)))
+    assert res.clean == []
+
+
+@pytest.mark.real
+def test_real_bf16_measurement_is_close_to_fp32(taef2, astronaut_crop):
+    """The app and ``cloak check`` measure under bf16 where the attack runs bf16: the damage
+    must stay within a fraction of a dB of the float32 figure."""
+    cfg = preset("standard").replace(
+        encoders=("taef2",), device="cpu", work_size=96, transforms=TransformConfig(enabled=False)
+    )
+    saved = quantize(run_to_end(protect(astronaut_crop, [taef2], cfg)).protected)
+    fp32 = measure(astronaut_crop, saved, [taef2], {}, 96, pixels=False, shift=False)
+    bf16 = measure(astronaut_crop, saved, [taef2], {}, 96, pixels=False, shift=False, bf16=True)
+    a, b = fp32.damage("taef2"), bf16.damage("taef2")
+    assert a is not None and b is not None and a > 3.0
+    assert abs(a - b) <= 0.25, (a, b)

@@ -672,6 +672,70 @@ def test_measurement_reuses_the_originals_side_and_measures_only_what_is_shown(
     assert seen == [2, 1]  # original + protected, then the protected copy only
 
 
+def test_first_measurement_reuses_the_attacks_round_trip(
+    qtbot, window: MainWindow, tmp_path: Path, tiny_encoder, monkeypatch
+):
+    """The attack computed the original's round trip at the work size; the AI view shown is
+    that round trip, and the measurement encodes only the protected copy. Only the last few
+    done photos keep it (3 MB per encoder at 1024 px)."""
+    import cloak.metrics
+    from cloak.gui.analysis import KEEP_PICTURES
+    from cloak.gui.worker import analyse_task
+
+    seeded: list[list[str]] = []
+    real_seed = cloak.metrics.seed_cache
+
+    def spy(*args, **kwargs):
+        seeded.append(real_seed(*args, **kwargs))
+        return seeded[-1]
+
+    monkeypatch.setattr(cloak.metrics, "seed_cache", spy)
+    window.add_paths([make_photo(tmp_path / "a.png")])
+    with qtbot.waitSignal(window.analysis_ready, timeout=RUN_TIMEOUT_MS):
+        window.protect()
+    item = window.queue.item(0)
+    (clean,) = item.result.clean
+    assert seeded == [["taef2"]]
+    shown = clean.roundtrip[0].permute(1, 2, 0).numpy()
+    assert np.array_equal(item.ai.original, shown)
+    # The same photo measured from its files alone: same score, one encode more.
+    calls = {"n": 0}
+    real = tiny_encoder.encode
+
+    def counting(x):
+        calls["n"] += 1
+        return real(x)
+
+    tiny_encoder.encode = counting
+    try:
+        counts, scores = [], []
+        for seeds in ((), [clean]):
+            calls["n"] = 0
+            task = analyse_task(
+                1,
+                item.source,
+                item.dest,
+                [tiny_encoder],
+                64,
+                need_pictures=False,
+                cache={},
+                bf16=clean.bf16,
+                seeds=seeds,
+            )
+            (ai,) = list(_drain(task))
+            counts.append(calls["n"])
+            scores.append(ai.report.damage("taef2"))
+    finally:
+        del tiny_encoder.encode
+    assert counts == [2, 1]
+    assert scores[1] == pytest.approx(scores[0])
+    # More photos: only the few photos done or seen last keep theirs.
+    window.add_paths([make_photo(tmp_path / f"b{i}.png", seed=i) for i in range(KEEP_PICTURES)])
+    protect_and_wait(qtbot, window)
+    kept = [bool(window.queue.item(r).result.clean) for r in range(KEEP_PICTURES + 1)]
+    assert kept[-1] and sum(kept) <= KEEP_PICTURES
+
+
 def _drain(task):
     gen = task(lambda: False)
     while True:
