@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -90,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: bf16 where the CPU/GPU has fast bf16, else fp32 (default auto)",
     )
     p.add_argument("--max-pixels", type=int, default=None, help="refuse larger photos")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="measure each photo as it is saved (AI view size 1024 px, posted as is) and add its "
+        "damage and verdict to the summary; reuses the attack's round trip of the original, so "
+        "it costs a fraction of what a separate `cloak check` does",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     _add_model_args(p)
 
@@ -222,6 +230,7 @@ def cmd_protect(args: argparse.Namespace) -> int:
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
         )
         bar = tqdm(total=config.steps, unit="step", leave=False, disable=args.quiet, position=1)
+        checker = _Checker(encoders, config) if args.check else None
 
         def show(ev: PhotoEvent) -> None:
             if ev.progress is not None:
@@ -232,8 +241,12 @@ def cmd_protect(args: argparse.Namespace) -> int:
                 bar.refresh()
             elif ev.result is not None:
                 overall.update(1)
+                seconds = ev.result.seconds
+                if checker is not None and ev.result.status == "protected":
+                    bar.set_description(f"{ev.job.source.name[:21]}: checking")
+                    seconds += checker.check(ev.result)
                 if ev.result.status == "protected":
-                    eta.observe(pixels[ev.index], ev.result.seconds)
+                    eta.observe(pixels[ev.index], seconds)
                 left = eta.remaining(pixels[ev.index + 1 :])
                 if left is not None:
                     overall.set_postfix_str(f"about {format_duration(left)} left")
@@ -241,7 +254,8 @@ def cmd_protect(args: argparse.Namespace) -> int:
                     tqdm.write(f"error: {ev.result.message}", file=sys.stderr)
 
         try:
-            results.extend(run_to_end(run_batch(jobs, config, encoders), show))
+            batch = run_batch(jobs, config, encoders, keep_clean=checker is not None)
+            results.extend(run_to_end(batch, show))
         except KeyboardInterrupt:
             bar.close()
             overall.close()
@@ -253,23 +267,97 @@ def cmd_protect(args: argparse.Namespace) -> int:
             return 130
         bar.close()
         overall.close()
-    _print_summary(results)
+    _print_summary(results, checker.checked if checker is not None else None)
+    if checker is not None and checker.checked:
+        print(checker.legend())
     return 1 if any(r.status == "failed" for r in results) else 0
 
 
-def _print_summary(results: Sequence) -> None:
+class _Checker:
+    """``cloak protect --check``: each saved photo measured right after its protection.
+
+    Posted as is at the AI view's size, with the attacked encoders, in the attack's precision,
+    seeded with the attack's own round trip of the original (:func:`cloak.metrics.seed_cache`),
+    so only the protected file is encoded. The round trips are dropped after use, so a long
+    batch holds none.
+    """
+
+    def __init__(self, encoders: Sequence[Any], config: Any) -> None:
+        from cloak.device import use_bf16
+        from cloak.encoding import encoder_device
+
+        self.encoders = list(encoders)
+        self.attacked = [e.name for e in encoders]
+        self.bf16 = use_bf16(encoder_device(self.encoders[0]), config.precision)
+        self.max_pixels = config.max_pixels
+        self.checked: dict[Path, tuple[float | None, str]] = {}
+
+    def check(self, res: Any) -> float:
+        """Measure ``res``'s saved file; returns the seconds it took. A photo that cannot be
+        measured keeps its protection and gets "-" (the reason is logged with -v)."""
+        from cloak.metrics import ATTACKER_LONG_SIDE, OriginalCache, measure, seed_cache
+        from cloak.photo_io import load_photo
+        from cloak.tensors import to_tensor
+        from cloak.verdict import verdict
+
+        start = time.perf_counter()
+        clean, res.clean = res.clean, []
+        try:
+            original = to_tensor(load_photo(res.source, max_pixels=self.max_pixels).rgb)
+            saved = to_tensor(load_photo(res.dest, max_pixels=self.max_pixels).rgb)
+            cache: OriginalCache = {}
+            seed_cache(cache, original, clean, self.bf16, ATTACKER_LONG_SIDE)
+            report = measure(
+                original,
+                saved,
+                self.encoders,
+                {},
+                ATTACKER_LONG_SIDE,
+                cache=cache,
+                pixels=False,
+                shift=False,
+                bf16=self.bf16,
+            )
+            v = verdict(report, self.attacked)
+            self.checked[res.dest] = (v.worst_db, v.level)
+        except CloakError as exc:
+            log.info("could not measure %s: %s", res.dest, exc)
+            self.checked[res.dest] = (None, "not measured")
+        return time.perf_counter() - start
+
+    def legend(self) -> str:
+        from cloak.metrics import ATTACKER_LONG_SIDE
+        from cloak.verdict import BROKEN_DB, DEGRADED_DB, size_caveat
+
+        return (
+            f"damage: measured on {', '.join(self.attacked)}, the photo posted as is, weakest "
+            f"encoder; below {DEGRADED_DB:g} dB an AI edit looks like the original's, from "
+            f"{BROKEN_DB:g} dB it is visibly broken. {size_caveat([ATTACKER_LONG_SIDE])} "
+            "`cloak check --reposts` adds platform re-posts."
+        )
+
+
+def _print_summary(
+    results: Sequence, checked: dict[Path, tuple[float | None, str]] | None = None
+) -> None:
     if not results:
         print("no photos found")
         return
-    rows = [("file", "seconds", "PSNR dB", "status")]
+    head = ("file", "seconds", "PSNR dB", "damage dB", "verdict", "status")
+    rows = []
     for r in results:
         ps = f"{r.psnr:.2f}" if r.psnr is not None else "-"
         # Protected photos show their notes too (first frame only, CMYK converted, ...).
         status = f"{r.status}: {r.message}" if r.message else r.status
-        rows.append((str(r.source), f"{r.seconds:.1f}", ps, status))
-    w0 = min(60, max(len(r[0]) for r in rows))
-    for row in rows:
-        print(f"{row[0][-w0:]:<{w0}}  {row[1]:>8}  {row[2]:>8}  {row[3]}")
+        db, level = (checked or {}).get(r.dest, (None, "-"))
+        dmg = f"{db:+.1f}" if db is not None else "-"
+        rows.append((str(r.source), f"{r.seconds:.1f}", ps, dmg, level, status))
+    w0 = min(60, max(len(r[0]) for r in [head, *rows]))
+    for row in [head, *rows]:
+        line = f"{row[0][-w0:]:<{w0}}  {row[1]:>8}  {row[2]:>8}"
+        if checked is not None:
+            line += f"  {row[3]:>9}  {row[4]:<14}"
+        print(f"{line}  {row[5]}")
     counts = {s: sum(r.status == s for r in results) for s in ("protected", "skipped", "failed")}
     print(", ".join(f"{n} {s}" for s, n in counts.items()))
 

@@ -107,6 +107,41 @@ def test_protect_single_file_beside_original_and_check(models_dir, tmp_path, cap
 
 
 @pytest.mark.real
+@pytest.mark.real
+def test_protect_check_measures_each_saved_photo(models_dir, tmp_path, capsys, monkeypatch):
+    """``protect --check`` adds each photo's damage and verdict to the summary. A photo at
+    least as large as the work size is measured from the attack's own round trip of the
+    original (only the saved file is encoded); a bad file fails as before and the batch goes on.
+    One step on a photo of the measured size keeps it short."""
+    import cloak.metrics
+    from cloak.verdict import LEVELS
+
+    seeded: list[list[str]] = []
+    real_seed = cloak.metrics.seed_cache
+    monkeypatch.setattr(
+        cloak.metrics, "seed_cache", lambda *a, **k: seeded.append(real_seed(*a, **k))
+    )
+    big = _photo(tmp_path / "in" / "big.png", size=(1024, 640))
+    (tmp_path / "in" / "broken.jpg").write_bytes(b"not a photo")
+    out = tmp_path / "out"
+    args = ["protect", str(tmp_path / "in"), "-o", str(out), "--check", "--steps", "1", "-q"]
+    code = main([*args, "--encoders", "taef2", "--models-dir", str(models_dir)])
+    text = capsys.readouterr().out
+    assert code == 1  # the broken file failed; the others are protected and measured
+    assert (out / "big.png").is_file() and big.is_file()
+    assert seeded == [["taef2"]]
+    head, *rows = [line for line in text.splitlines() if line.strip()][:3]
+    assert "damage dB" in head and "verdict" in head
+    for row in rows:
+        if "broken.jpg" in row:
+            assert "failed" in row and "  -  " in row
+        else:
+            assert "protected" in row and any(level in row for level in LEVELS), row
+            assert any(tok.startswith(("+", "-")) and "." in tok for tok in row.split()), row
+    assert "damage: measured on taef2, the photo posted as is" in text
+    assert "Measured at 1024 px." in text
+
+
 def test_default_ensemble_is_the_measured_one(models_dir, tmp_path, capsys):
     from cloak.config import ProtectConfig
     from cloak.models import DEFAULT_ENSEMBLE
