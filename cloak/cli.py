@@ -320,6 +320,12 @@ class _Checker:
             )
             v = verdict(report, self.attacked)
             self.checked[res.dest] = (v.worst_db, v.level)
+            log.info(
+                "%s: measured in %.1f s (original's round trip from the attack: %s)",
+                res.dest.name,
+                time.perf_counter() - start,
+                "yes" if clean and cache else "no",
+            )
         except CloakError as exc:
             log.info("could not measure %s: %s", res.dest, exc)
             self.checked[res.dest] = (None, "not measured")
@@ -340,6 +346,8 @@ class _Checker:
 def _print_summary(
     results: Sequence, checked: dict[Path, tuple[float | None, str]] | None = None
 ) -> None:
+    from cloak.verdict import format_db
+
     if not results:
         print("no photos found")
         return
@@ -350,7 +358,7 @@ def _print_summary(
         # Protected photos show their notes too (first frame only, CMYK converted, ...).
         status = f"{r.status}: {r.message}" if r.message else r.status
         db, level = (checked or {}).get(r.dest, (None, "-"))
-        dmg = f"{db:+.1f}" if db is not None else "-"
+        dmg = format_db(db) if db is not None else "-"
         rows.append((str(r.source), f"{r.seconds:.1f}", ps, dmg, level, status))
     w0 = min(60, max(len(r[0]) for r in [head, *rows]))
     for row in [head, *rows]:

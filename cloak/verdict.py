@@ -8,6 +8,7 @@ platform re-encode), so it never claims more than the worst case supports.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -67,6 +68,13 @@ class Verdict:
     measured: tuple[str, ...]
     held_out: tuple[tuple[str, float], ...]
     caveat: str = ""
+
+
+def format_db(damage_db: float) -> str:
+    """A damage figure as shown to a person: signed, rounded *down* to 0.1 dB, so a figure
+    never reads as reaching a threshold it misses (8.96 dB shows "+8.9", not "+9.0" beside
+    "degraded")."""
+    return f"{math.floor(damage_db * 10) / 10:+.1f}"
 
 
 def level_of(damage_db: float) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QWidget
 
-from cloak.verdict import LEVELS, level_of, verdict
+from cloak.verdict import LEVELS, format_db, level_of, verdict
 
 LEVEL_COLOURS = {
     LEVELS[2]: "#2b8a3e",  # visibly broken: the protection works
@@ -85,7 +85,7 @@ class ScoresPanel(QLabel):
                 cell = f"shift x{s.latent_shift:.1f}"
                 colour = "#555"
             else:
-                cell = f"{s.damage_db:+.1f} dB"
+                cell = f"{format_db(s.damage_db)} dB"
                 colour = LEVEL_COLOURS[level_of(s.damage_db)]
             rows.append(
                 f"<tr><td>{s.encoder}</td><td>{_where(s.scenario)}</td>"
@@ -104,7 +104,7 @@ class ScoresPanel(QLabel):
         rows.append(f"<p style='color:{colour}'><b>{v.sentence}</b></p>")
         if v.worst_db is not None:
             so_far = "" if ai.reposts else " (platform re-posts not measured)"
-            rows.append(f"<p>Weakest case: {v.worst_case}, {v.worst_db:+.1f} dB{so_far}.</p>")
+            rows.append(f"<p>Weakest case: {v.worst_case}, {format_db(v.worst_db)} dB{so_far}.</p>")
             rows.append(f"<p>{v.caveat}</p>")
         if v.measured:
             rows.append(f"<p>Measured on: {', '.join(v.measured)}.</p>")

@@ -57,3 +57,12 @@ def test_verdict_names_the_sizes_measured_and_what_other_sizes_get() -> None:
         for size in cfg.transforms.sizes:
             assert f"{size}" in v.caveat
     assert "another size" in v.caveat and "crop" in v.caveat
+
+
+def test_shown_damage_never_reaches_a_threshold_it_misses():
+    from cloak.verdict import BROKEN_DB, DEGRADED_DB, format_db, level_of
+
+    assert format_db(8.96) == "+8.9" and level_of(8.96) == "degraded"
+    assert format_db(BROKEN_DB) == "+9.0" and level_of(BROKEN_DB) == "visibly broken"
+    assert format_db(DEGRADED_DB - 0.001) == "+3.9"
+    assert format_db(-0.04) == "-0.1"
