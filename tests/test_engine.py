@@ -341,6 +341,8 @@ def test_protect_keeps_the_clean_round_trip_a_measurement_reuses(tiny_encoder):
     result; seeded with it, a measurement at the work size gives the same report and encodes
     only the protected photo. It is not used where it would differ: another precision or
     another attacker size."""
+    from support.counting import counting_encodes
+
     from cloak.metrics import OriginalCache, seed_cache
 
     x = _image(48, 64)  # long side 64 == work size: the work image is the photo's own pixels
@@ -351,23 +353,13 @@ def test_protect_keeps_the_clean_round_trip_a_measurement_reuses(tiny_encoder):
     saved = quantize(res.protected)
     bf16 = clean.bf16
     plain = measure(x, saved, [tiny_encoder], {}, 64, pixels=False, shift=False, bf16=bf16)
-    calls = {"n": 0}
-    real = tiny_encoder.encode
-
-    def counting(t: torch.Tensor) -> torch.Tensor:
-        calls["n"] += 1
-        return real(t)
-
-    tiny_encoder.encode = counting
-    try:
+    with counting_encodes(tiny_encoder) as encodes:
         cache: OriginalCache = {}
         assert seed_cache(cache, x, res.clean, bf16, 64) == [tiny_encoder.name]
         seeded = measure(
             x, saved, [tiny_encoder], {}, 64, cache=cache, pixels=False, shift=False, bf16=bf16
         )
-    finally:
-        del tiny_encoder.encode
-    assert calls["n"] == 1  # the protected photo only
+    assert encodes.n == 1  # the protected photo only
     assert seeded.damage(tiny_encoder.name) == pytest.approx(plain.damage(tiny_encoder.name))
     assert seed_cache({}, x, res.clean, not bf16, 64) == []
     assert seed_cache({}, x, res.clean, bf16, 96) == []

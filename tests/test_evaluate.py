@@ -149,25 +149,19 @@ def test_measure_without_shift_skips_the_jpeg95_encode_only():
     an encoder with a decoder is left NaN, not made up."""
     import math
 
+    from support.counting import counting_encodes
+
     from cloak.metrics import measure
 
     enc = build_random("taef2", seed=0)
-    calls = {"n": 0}
-    real = enc.encode
-
-    def counting(x: torch.Tensor) -> torch.Tensor:
-        calls["n"] += 1
-        return real(x)
-
     g = torch.Generator().manual_seed(5)
     x = torch.rand(1, 3, 40, 48, generator=g)
     y = (x + (torch.rand(x.shape, generator=g) - 0.5) * 0.05).clamp(0, 1)
     full = measure(x, y, [enc], {}, 32)
-    enc.encode = counting  # type: ignore[method-assign]
-    measure(x, y, [enc], {}, 32)
-    with_shift = calls["n"]
-    calls["n"] = 0
-    lean = measure(x, y, [enc], {}, 32, shift=False)
-    assert calls["n"] == with_shift - 1
+    with counting_encodes(enc) as encodes:
+        measure(x, y, [enc], {}, 32)
+        with_shift = encodes.reset()
+        lean = measure(x, y, [enc], {}, 32, shift=False)
+    assert encodes.n == with_shift - 1
     assert lean.scores[0].damage_db == full.scores[0].damage_db
     assert math.isnan(lean.scores[0].latent_shift) and full.scores[0].latent_shift > 0

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
+from support.counting import counting_encodes
 
 from benchmarks.ui_latency import heartbeat
 from cloak.config import TransformConfig, preset
@@ -648,27 +649,16 @@ def test_measurement_reuses_the_originals_side_and_measures_only_what_is_shown(
         noise = np.random.default_rng(k).integers(-4, 5, arr.shape)
         copies.append(tmp_path / f"a_protected{k}.png")
         Image.fromarray(np.clip(arr + noise, 0, 255).astype(np.uint8)).save(copies[-1])
-    calls = {"n": 0}
-    real = tiny_encoder.encode
-
-    def counting(x):
-        calls["n"] += 1
-        return real(x)
-
-    tiny_encoder.encode = counting
-    try:
+    with counting_encodes(tiny_encoder) as encodes:
         cache: dict = {}
         seen = []
         for dest in copies:
-            calls["n"] = 0
             task = analyse_task(1, src, dest, [tiny_encoder], 64, need_pictures=False, cache=cache)
             recs = list(_drain(task))
-            seen.append(calls["n"])
+            seen.append(encodes.reset())
             (ai,) = [r for r in recs if isinstance(r, AiView)]
             assert [(s.scenario, s.size) for s in ai.report.scores] == [("direct", 64)]
             assert ai.original is not None and ai.protected is not None
-    finally:
-        del tiny_encoder.encode
     assert seen == [2, 1]  # original + protected, then the protected copy only
 
 
@@ -699,18 +689,9 @@ def test_first_measurement_reuses_the_attacks_round_trip(
     shown = clean.roundtrip[0].permute(1, 2, 0).numpy()
     assert np.array_equal(item.ai.original, shown)
     # The same photo measured from its files alone: same score, one encode more.
-    calls = {"n": 0}
-    real = tiny_encoder.encode
-
-    def counting(x):
-        calls["n"] += 1
-        return real(x)
-
-    tiny_encoder.encode = counting
-    try:
-        counts, scores = [], []
+    counts, scores = [], []
+    with counting_encodes(tiny_encoder) as encodes:
         for seeds in ((), [clean]):
-            calls["n"] = 0
             task = analyse_task(
                 1,
                 item.source,
@@ -723,10 +704,8 @@ def test_first_measurement_reuses_the_attacks_round_trip(
                 seeds=seeds,
             )
             (ai,) = list(_drain(task))
-            counts.append(calls["n"])
+            counts.append(encodes.reset())
             scores.append(ai.report.damage("taef2"))
-    finally:
-        del tiny_encoder.encode
     assert counts == [2, 1]
     assert scores[1] == pytest.approx(scores[0])
     # More photos: only the few photos done or seen last keep theirs.
