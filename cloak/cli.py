@@ -326,7 +326,8 @@ class _Checker:
                 time.perf_counter() - start,
                 "yes" if clean and cache else "no",
             )
-        except CloakError as exc:
+        except (CloakError, RuntimeError, MemoryError) as exc:
+            # The photo is protected and saved; a failed measurement must not stop the batch.
             log.info("could not measure %s: %s", res.dest, exc)
             self.checked[res.dest] = (None, "not measured")
         return time.perf_counter() - start
