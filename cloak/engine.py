@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from cloak import objectives
 from cloak.config import ProtectConfig
 from cloak.device import release_freed_memory, use_bf16
-from cloak.encoding import EncodeMode, encode
+from cloak.encoding import EncodeMode, SavedArena, encode
 from cloak.errors import Cancelled, ConfigError
 from cloak.metrics import KnownRoundTrip
 from cloak.models.base import AutoEncoder
@@ -120,6 +120,8 @@ class EncoderAttack:
         one while preparing (``distort`` does): a measurement of the protected photo at that
         size reuses it instead of encoding the original again
         (:func:`cloak.metrics.seed_cache`)."""
+        self.arena: SavedArena | None = None
+        """Where the steps keep their compacted activations while :meth:`run` runs (fp32)."""
 
     def __repr__(self) -> str:
         c = self.config
@@ -156,6 +158,8 @@ class EncoderAttack:
         param = 0.25 * recolor(noise.to(budget.device) * 2 - 1, c.chroma_weight) * budget
         rule = make_step_rule(c, param)
         project = Projection(fine, budget, c.min_psnr, per_pixel=c.param_scale <= 1)
+        # One mapping, outside the heap, reused by every step (dropped with the attack).
+        self.arena = None if self.bf16 else SavedArena()
         for step in range(c.steps):
             if cancel is not None and cancel():
                 raise Cancelled("protection cancelled")
@@ -178,11 +182,12 @@ class EncoderAttack:
                 time.perf_counter() - start,
                 self.encoders[k].name,
             )
+        self.arena = None
         with torch.no_grad():
             return fine.expand(param)
 
     def _encode(self, enc: AutoEncoder, x: torch.Tensor, mode: EncodeMode) -> list[torch.Tensor]:
-        return encode(enc, x, mode, self.bf16)
+        return encode(enc, x, mode, self.bf16, self.arena)
 
     def _loss(
         self,

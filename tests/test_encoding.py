@@ -8,21 +8,31 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cloak.encoding import compact_saved_activations, encode
+from cloak.encoding import SavedArena, compact_saved_activations, encode
 
 
-def _grad(enc, x0: torch.Tensor, compact: bool, min_elements: int = 1) -> torch.Tensor:
+def _forward(
+    enc, x0: torch.Tensor, compact: bool, min_elements: int = 1, arena: SavedArena | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, input) of one round trip whose backward is still to run."""
     x = x0.clone().requires_grad_(True)
     # encode() compacts by itself when gradients are on; an outer identity hook pair
     # replaces it (the innermost hooks apply) so the plain run really stores fp32.
     if compact:
-        ctx = compact_saved_activations(min_elements)
+        ctx = compact_saved_activations(min_elements, arena)
     else:
         ctx = torch.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t)
     with contextlib.ExitStack() as stack:
         stack.enter_context(ctx)
         y = enc.decode(enc.encode(x))
-    (grad,) = torch.autograd.grad(-(y - x0).square().mean(), x)
+    return -(y - x0).square().mean(), x
+
+
+def _grad(
+    enc, x0: torch.Tensor, compact: bool, min_elements: int = 1, arena: SavedArena | None = None
+) -> torch.Tensor:
+    loss, x = _forward(enc, x0, compact, min_elements, arena)
+    (grad,) = torch.autograd.grad(loss, x)
     return grad
 
 
@@ -52,3 +62,55 @@ def test_encode_gradient_with_and_without_compaction(taef2):
     y, _ = encode(taef2, x, "roundtrip")
     (g,) = torch.autograd.grad(-(y - x0).square().mean(), x)
     assert g.shape == x.shape and torch.isfinite(g).all() and g.abs().max() > 0
+
+
+FULL_RES = 64 * 128 * 192
+"""Elements of one full-resolution TAEF2 map of a 128x192 image: only those are compacted."""
+
+
+def _photo(seed: int) -> torch.Tensor:
+    return torch.rand(1, 3, 128, 192, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.real
+def test_arena_is_reused_by_every_step_and_keeps_the_gradient(taef2):
+    arena = SavedArena(chunk_bytes=4 << 20)
+    for step in range(3):
+        x0 = _photo(10 + step)
+        plain = _grad(taef2, x0, compact=True, min_elements=FULL_RES)
+        held = _grad(taef2, x0, compact=True, min_elements=FULL_RES, arena=arena)
+        # A bf16 copy in the arena is the same bf16 copy: the same gradient, bit for bit.
+        assert torch.equal(plain, held)
+        if step == 0:
+            mapped = [c.data_ptr() for c in arena.chunks]
+            assert arena.nbytes > 0  # the saved maps went there
+    # The later steps found the first step's chunks free and filled them again: no new memory.
+    assert [c.data_ptr() for c in arena.chunks] == mapped
+
+
+@pytest.mark.real
+def test_arena_never_overwrites_a_graph_still_alive(taef2):
+    arena = SavedArena(chunk_bytes=4 << 20)
+    first, second = _photo(20), _photo(21)
+    loss1, x1 = _forward(taef2, first, True, FULL_RES, arena)
+    # The first graph is not backpropagated yet: the second must not write into its memory.
+    loss2, x2 = _forward(taef2, second, True, FULL_RES, arena)
+    (g2,) = torch.autograd.grad(loss2, x2)
+    (g1,) = torch.autograd.grad(loss1, x1)
+    assert torch.equal(g1, _grad(taef2, first, compact=True, min_elements=FULL_RES))
+    assert torch.equal(g2, _grad(taef2, second, compact=True, min_elements=FULL_RES))
+
+
+def test_arena_takes_strided_and_odd_sized_tensors():
+    arena = SavedArena(chunk_bytes=1 << 10)
+    arena.begin()
+    for shape, channels_last in [((1, 8, 5, 7), True), ((3, 1000), False), ((1, 2, 3, 3), False)]:
+        t = torch.randn(*shape)
+        if channels_last:
+            t = t.contiguous(memory_format=torch.channels_last)
+        out = arena.store(t)
+        assert out.dtype == torch.bfloat16 and out.stride() == t.stride()
+        assert torch.equal(out, t.to(torch.bfloat16))
+    # A view that is not dense (every other column) is copied as before, not put in the arena.
+    sparse = torch.randn(4, 8)[:, ::2]
+    assert torch.equal(arena.store(sparse), sparse.to(torch.bfloat16))

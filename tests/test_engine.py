@@ -384,3 +384,24 @@ def test_real_bf16_measurement_is_close_to_fp32(taef2, astronaut_crop):
     a, b = fp32.damage("taef2"), bf16.damage("taef2")
     assert a is not None and b is not None and a > 3.0
     assert abs(a - b) <= 0.25, (a, b)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_fp32_steps_share_one_arena_dropped_at_the_end(tiny_encoder, precision):
+    cfg = ProtectConfig(objective="distort", precision=precision, **FAST)
+    attack = EncoderAttack([tiny_encoder], cfg, torch.device("cpu"))
+    run = attack.run(_image())
+    arenas = []
+    while True:
+        try:
+            rec = next(run)
+        except StopIteration:
+            break
+        if rec.stage == "attack":
+            arenas.append(attack.arena)
+    if precision == "fp32":
+        # The same arena for every step (its chunks reused), not one per step.
+        assert arenas[0] is not None and all(a is arenas[0] for a in arenas)
+    else:
+        assert arenas == [None] * cfg.steps  # bf16 saves no compacted copies
+    assert attack.arena is None  # its mapping goes with the attack
