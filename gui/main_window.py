@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import GeneratorWorker
 
 from cloak.config import ProtectConfig
+from cloak.eta import EtaEstimator
 from cloak.gui.analysis import Analysis
 from cloak.gui.art import STYLE, app_icon
 from cloak.gui.encoder_bar import EncoderState
@@ -116,6 +117,7 @@ class MainWindow(FileActions, QMainWindow):
         self._encoders_key: tuple[str, ...] = ()
         self._run_attacked: tuple[str, ...] = ()
         self._run_counts: dict[str, int] = {}
+        self._etas: dict[str, EtaEstimator] = {}  # per settings (their repr), for the session
         self._errored = False
         self.shown_after_s: float | None = None
         build_layout(self)
@@ -233,6 +235,9 @@ class MainWindow(FileActions, QMainWindow):
             self.settings.out_dir,
             self.source,
             cached,
+            # What a photo costs depends on the settings, not on the run: photos protected
+            # earlier in this session with the same settings inform this run's ETA.
+            self._etas.setdefault(repr(config), EtaEstimator()),
         )
         w = make_worker(task)
         w.yielded.connect(self._on_progress, QUEUED)

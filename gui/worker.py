@@ -276,12 +276,15 @@ def protect_task(
     out_dir: Path | None,
     source: EncoderSource,
     encoders: list[Any] | None = None,
+    eta: EtaEstimator | None = None,
 ) -> Task:
     """A protect run over queue ``rows`` (items ``uids``, files ``sources``).
 
     Encoders are loaded inside the worker unless ``encoders`` is given; the batch goes on past
     failed photos, and cancelling stops at the next step. Each protected photo comes back with
-    its display pictures, so the window can show it at once.
+    its display pictures, so the window can show it at once. ``eta``: the estimator of earlier
+    runs with the same settings, which this run goes on feeding (the first photo of a run then
+    has an ETA too); only this worker touches it while the run lasts.
     """
 
     def run(cancel: Callable[[], bool]) -> Generator[Any, None, BatchDone]:
@@ -296,7 +299,7 @@ def protect_task(
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
         pixels = pixels_of(sources)
-        eta = EtaEstimator()
+        estimator = eta if eta is not None else EtaEstimator()
         total = max(1, len(jobs))
         # The attack's clean round trips come back with each result: the measurement of the
         # saved photo then encodes only the protected copy (the analysis keeps a few).
@@ -316,7 +319,7 @@ def protect_task(
                 if ev.progress.stage == "lift":
                     frac = 0.99
                 overall = (ev.index + frac) / total
-                left = eta.remaining(pixels[ev.index + 1 :], pixels[ev.index], frac)
+                left = estimator.remaining(pixels[ev.index + 1 :], pixels[ev.index], frac)
                 yield ItemProgress(row, frac, overall, left, ev.progress.stage)
             elif ev.result is not None:
                 res = ev.result
@@ -330,7 +333,7 @@ def protect_task(
                 if res.status == "protected":
                     # The whole wall time of the photo, pictures included, is what the next
                     # photos will cost too.
-                    eta.observe(pixels[ev.index], time.perf_counter() - photo_started)
+                    estimator.observe(pixels[ev.index], time.perf_counter() - photo_started)
                 yield ItemDone(row, res, (ev.index + 1) / total, pics, done_at)
                 photo_started = time.perf_counter()
         return BatchDone(results, list(encs), missing, cancelled=cancel())

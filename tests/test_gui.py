@@ -603,6 +603,36 @@ def test_eta_counts_only_the_photos_still_to_do(tmp_path: Path, tiny_encoder):
     assert first[3][0] < first[1][0]
 
 
+def test_eta_learns_from_earlier_runs_with_the_same_settings(
+    qtbot, window: MainWindow, tmp_path: Path
+):
+    """Photos added after a run get an ETA from their first photo on when the settings are
+    the same (what a photo costs depends on the settings, not on the run); other settings
+    start afresh."""
+    from cloak.gui.worker import ItemProgress
+
+    def first_eta() -> float | None:
+        etas: list[float | None] = []
+
+        def on(rec) -> None:
+            if isinstance(rec, ItemProgress):
+                etas.append(rec.eta_s)
+
+        window.record.connect(on)
+        protect_and_wait(qtbot, window)
+        window.record.disconnect(on)
+        return etas[0]
+
+    window.add_paths([make_photo(tmp_path / "a.png", seed=1)])
+    assert first_eta() is None  # nothing known yet
+    window.add_paths([make_photo(tmp_path / "b.png", seed=2)])
+    eta = first_eta()
+    assert eta is not None and eta > 0
+    window.settings.override(steps=4)
+    window.add_paths([make_photo(tmp_path / "c.png", seed=3)])
+    assert first_eta() is None
+
+
 def test_scores_panel_names_measured_and_held_out_encoders(qtbot):
     from cloak.gui.scores_panel import ScoresPanel
     from cloak.gui.worker import AiView
