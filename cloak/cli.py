@@ -214,6 +214,7 @@ def cmd_protect(args: argparse.Namespace) -> int:
     results = list(refused)
     for r in refused:
         print(f"error: {r.message}", file=sys.stderr)
+    checker: _Checker | None = None
     if jobs:
         device = choose_device(config.device)
         encoders = load_encoders(config.encoders, args, str(device))
@@ -230,7 +231,8 @@ def cmd_protect(args: argparse.Namespace) -> int:
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
         )
         bar = tqdm(total=config.steps, unit="step", leave=False, disable=args.quiet, position=1)
-        checker = _Checker(encoders, config) if args.check else None
+        if args.check:
+            checker = _Checker(encoders, config)
 
         def show(ev: PhotoEvent) -> None:
             if ev.progress is not None:
