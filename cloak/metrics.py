@@ -254,9 +254,7 @@ def score_encoder(
     caller that shows them (the app's AI view) need not compute them again. ``bf16``: as in
     :func:`measure` (``known`` must have been computed the same way).
     """
-    if known is None:
-        known = _original_side(enc, original, attacker_long_side, bf16=bf16)
-    side = known
+    side = known or _original_side(enc, original, attacker_long_side, bf16=bf16)
     o = side.image
     p = resize_long_side(protected, attacker_long_side)
     with_rt = enc.has_decoder and side.roundtrip_psnr is not None
