@@ -67,8 +67,8 @@ class ProtectResult:
         losses: Loss per step.
         seconds: Wall time of the attack and lift.
         encoders: Names of the encoders attacked.
-        clean: The original's round trips at the work size that the objective computed to
-            prepare (see :attr:`EncoderAttack.clean`).
+        clean: The original's round trips at the work size, when the caller asked to keep them
+            (see :attr:`EncoderAttack.clean`).
     """
 
     protected: torch.Tensor
@@ -103,10 +103,15 @@ class EncoderAttack:
         encoders: The encoders to attack.
         config: The job; only the attack fields are used here.
         device: Device to run on (already chosen).
+        keep_clean: Keep the clean photo's round trip at the work size (:attr:`clean`).
     """
 
     def __init__(
-        self, encoders: Sequence[AutoEncoder], config: ProtectConfig, device: torch.device
+        self,
+        encoders: Sequence[AutoEncoder],
+        config: ProtectConfig,
+        device: torch.device,
+        keep_clean: bool = False,
     ) -> None:
         if not encoders:
             raise ConfigError("at least one encoder is needed to protect a photo")
@@ -115,11 +120,13 @@ class EncoderAttack:
         self.device = device
         self.bf16 = use_bf16(device, config.precision)
         self.objective = objectives.make(config)
+        self.keep_clean = keep_clean
         self.clean: list[KnownRoundTrip] = []
-        """The clean photo's round trip at the work size, per encoder whose objective computed
-        one while preparing (``distort`` does): a measurement of the protected photo at that
-        size reuses it instead of encoding the original again
-        (:func:`cloak.metrics.seed_cache`)."""
+        """With ``keep_clean``: the clean photo's round trip at the work size, per encoder with a
+        decoder, for a measurement of the protected photo at that size to reuse instead of
+        encoding the original again (:func:`cloak.metrics.seed_cache`). Taken from the
+        objective's preparation where it computes one (``distort`` without transformations
+        does), else computed for the purpose."""
         self.arena: SavedArena | None = None
         """Where the steps keep their compacted activations while :meth:`run` runs (fp32)."""
 
@@ -214,7 +221,7 @@ class EncoderAttack:
         # inside the graph: smooth, so it survives resize + JPEG and looks less grainy.
         ph, pw = param_size(h, w, c.param_scale)
         budget_p = budget if c.param_scale <= 1 else F.adaptive_max_pool2d(budget, (ph, pw))
-        fine = self._level(x, budget, c.work_size, keep_clean=True)
+        fine = self._level(x, budget, c.work_size, record=self.keep_clean)
         # Coarse-to-fine: the first ``coarse_steps`` run on the photo at the perturbation's own
         # resolution (a quarter of the pixels at param_scale 2), then the rest at full work size.
         coarse = None
@@ -225,10 +232,11 @@ class EncoderAttack:
         return fine, coarse, budget_p
 
     def _level(
-        self, x: torch.Tensor, budget: torch.Tensor, base: int, keep_clean: bool = False
+        self, x: torch.Tensor, budget: torch.Tensor, base: int, record: bool = False
     ) -> Level:
         """One resolution: the objective prepares each encoder's references and scales;
-        ``keep_clean`` keeps the round trips of ``x`` itself it computed (:attr:`clean`)."""
+        ``record`` keeps the round trip of ``x`` itself (:attr:`clean`), the objective's own
+        where it computed one."""
         level = Level(x, budget, base)
         with torch.no_grad():
             for enc in self.encoders:
@@ -238,12 +246,14 @@ class EncoderAttack:
                     e: AutoEncoder, img: torch.Tensor, mode: EncodeMode, seen: list = seen
                 ) -> list[torch.Tensor]:
                     out = self._encode(e, img, mode)
-                    if keep_clean and mode == "roundtrip" and img is x and not seen:
+                    if record and mode == "roundtrip" and img is x and not seen:
                         seen.append(out)
                     return out
 
                 setup = Setup(enc, x, self.config, watch, base)
                 level.fixed.append(self.objective.prepare(setup))
+                if record and not seen and enc.has_decoder:
+                    seen.append(self._encode(enc, x, "roundtrip"))
                 if seen:
                     rt, z = seen[0]
                     self.clean.append(KnownRoundTrip.of(enc.name, x, rt, z, self.bf16))
@@ -255,6 +265,7 @@ def protect(
     encoders: Sequence[AutoEncoder],
     config: ProtectConfig,
     cancel: Callable[[], bool] | None = None,
+    keep_clean: bool = False,
 ) -> Generator[Progress, None, ProtectResult]:
     """Protect one photo: attack at the work resolution, then lift onto the full size.
 
@@ -263,6 +274,10 @@ def protect(
         encoders: Loaded encoders (see :func:`cloak.models.load_ensemble`).
         config: The job.
         cancel: Optional callback; True stops at the next step with :class:`Cancelled`.
+        keep_clean: Also return the original's round trip at the work size per encoder with a
+            decoder (:attr:`ProtectResult.clean`), for a measurement to reuse. Free where the
+            objective computes it to prepare; otherwise it costs one encode and decode at the
+            work size, which the measurement then saves.
 
     Yields:
         :class:`Progress` records.
@@ -272,7 +287,7 @@ def protect(
     """
     start = time.perf_counter()
     staged = stage(image, encoders, config.device, config.work_size)
-    attack = EncoderAttack(encoders, config, staged.device)
+    attack = EncoderAttack(encoders, config, staged.device, keep_clean)
     losses: list[float] = []
     run = attack.run(staged.work, cancel)
     while True:

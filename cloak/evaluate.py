@@ -360,6 +360,8 @@ def write_report(ev: Evaluation, views: dict[str, Views], out_dir: Path) -> None
         from cloak import evaluate_plots as plots
 
         ev.files += plots.damage_vs_psnr(ev, out_dir / "damage_vs_psnr.png")
+        ev.files += plots.damage_vs_seconds(ev, out_dir / "damage_vs_seconds.png")
+        ev.files += plots.shift_vs_psnr(ev, out_dir / "shift_vs_psnr.png")
         ev.files += plots.before_after(ev, views, out_dir / "before_after.png")
         ev.files += plots.ai_views(ev, views, out_dir)
     payload = {

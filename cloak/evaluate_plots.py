@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +11,7 @@ from cloak.report import SCENARIOS, median, score
 from cloak.tensors import to_array
 
 if TYPE_CHECKING:
-    from cloak.report import Evaluation, Views
+    from cloak.report import Evaluation, Row, Views
 
 
 def _pyplot() -> Any:
@@ -26,6 +27,67 @@ def _pyplot() -> Any:
     return plt
 
 
+def _scatter_methods(
+    ax: Any, ev: Evaluation, point: Callable[[Row], tuple[float, float | None]]
+) -> None:
+    """One point per photo and method at ``point(row)`` (skipped where y is None), each
+    method's median as a larger marker, and the presets' medians joined by a line."""
+    import matplotlib.pyplot as plt
+
+    colours = plt.get_cmap("tab10")
+    medians = []
+    for k, m in enumerate(ev.methods):
+        pts = [(x, y) for x, y in map(point, ev.rows_of(m)) if y is not None]
+        if not pts:
+            continue
+        marker = "D" if m.startswith("photoguard") else "o"
+        ax.scatter(*zip(*pts, strict=True), s=18, alpha=0.6, color=colours(k), marker=marker)
+        mx, my = median([p[0] for p in pts]), median([p[1] for p in pts])
+        ax.scatter([mx], [my], s=90, color=colours(k), marker=marker, edgecolors="black", label=m)
+        if not m.startswith("photoguard"):
+            medians.append((mx, my))
+    if len(medians) > 1:
+        ax.plot(*zip(*medians, strict=True), color="gray", lw=1, zorder=0)
+    ax.grid(alpha=0.3)
+
+
+def _psnr(r: Row) -> float:
+    return r.report.psnr
+
+
+def _seconds(r: Row) -> float:
+    return r.seconds
+
+
+def _point(
+    x: Callable[[Row], float], encoder: str, scenario: str, what: str, size: int | None
+) -> Callable[[Row], tuple[float, float | None]]:
+    """A row's point: ``x(row)`` and ``encoder``'s ``what`` in ``scenario`` at ``size``."""
+
+    def at(r: Row) -> tuple[float, float | None]:
+        return x(r), score(r.report, encoder, scenario, what, size)
+
+    return at
+
+
+def _with_damage(ev: Evaluation) -> list[str]:
+    """The measured encoders that have a damage figure (those with a decoder)."""
+    return [
+        e
+        for e in ev.attacked + ev.holdout
+        if any(score(r.report, e, "direct", "damage_db") is not None for r in ev.rows)
+    ]
+
+
+def _save(fig: Any, dest: Path, title: str) -> list[str]:
+    plt = _pyplot()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(dest, dpi=90)
+    plt.close(fig)
+    return [dest.name]
+
+
 def damage_vs_psnr(ev: Evaluation, dest: Path) -> list[str]:
     """Scatter of damage (dB) against PSNR, one point per photo and method.
 
@@ -33,56 +95,74 @@ def damage_vs_psnr(ev: Evaluation, dest: Path) -> list[str]:
     720/q70), at the largest attacker size measured; each method's median is drawn as a larger
     marker, and the presets' medians are joined.
     """
-
     plt = _pyplot()
     size = max(ev.sizes) if ev.sizes else None
-    encs = [
-        e
-        for e in ev.attacked + ev.holdout
-        if any(score(r.report, e, "direct", "damage_db") is not None for r in ev.rows)
-    ]
+    encs = _with_damage(ev)
     if not encs:
         return []
     fig, axes = plt.subplots(
         len(encs), len(SCENARIOS), figsize=(4.2 * len(SCENARIOS), 3.6 * len(encs)), squeeze=False
     )
-    colours = plt.get_cmap("tab10")
     for i, enc in enumerate(encs):
         for j, sc in enumerate(SCENARIOS):
             ax = axes[i][j]
-            means = []
-            for k, m in enumerate(ev.methods):
-                rows = ev.rows_of(m)
-                xs = [r.report.psnr for r in rows]
-                ys = [score(r.report, enc, sc, "damage_db", size) for r in rows]
-                pts = [(x, y) for x, y in zip(xs, ys, strict=True) if y is not None]
-                if not pts:
-                    continue
-                marker = "D" if m.startswith("photoguard") else "o"
-                ax.scatter(
-                    *zip(*pts, strict=True), s=18, alpha=0.6, color=colours(k), marker=marker
-                )
-                mx, my = median([p[0] for p in pts]), median([p[1] for p in pts])
-                ax.scatter(
-                    [mx], [my], s=90, color=colours(k), marker=marker, edgecolors="black", label=m
-                )
-                if not m.startswith("photoguard"):
-                    means.append((mx, my))
-            if len(means) > 1:
-                ax.plot(*zip(*means, strict=True), color="gray", lw=1, zorder=0)
+            _scatter_methods(ax, ev, _point(_psnr, enc, sc, "damage_db", size))
             held = " (held out)" if enc in ev.holdout else ""
             ax.set_title(f"{enc}{held}: {sc}, attacker at {size} px", fontsize=10)
             ax.set_xlabel("PSNR of protected photo (dB)")
             ax.set_ylabel("edit damage (dB)")
             ax.axhline(0, color="black", lw=0.5)
-            ax.grid(alpha=0.3)
             if i == 0 and j == 0:
                 ax.legend(fontsize=8)
-    fig.suptitle("Damage to the attacker's round trip vs visibility (higher and right is better)")
-    fig.tight_layout()
-    fig.savefig(dest, dpi=90)
-    plt.close(fig)
-    return [dest.name]
+    return _save(
+        fig, dest, "Damage to the attacker's round trip vs visibility (higher and right is better)"
+    )
+
+
+def damage_vs_seconds(ev: Evaluation, dest: Path) -> list[str]:
+    """Scatter of damage (dB, posted as is) against the seconds of protection, one point per
+    photo and method, one panel per attacked encoder with a decoder and attacker size."""
+    plt = _pyplot()
+    encs = [e for e in _with_damage(ev) if e in ev.attacked]
+    if not encs or not ev.sizes:
+        return []
+    fig, axes = plt.subplots(
+        len(encs), len(ev.sizes), figsize=(4.2 * len(ev.sizes), 3.6 * len(encs)), squeeze=False
+    )
+    for i, enc in enumerate(encs):
+        for j, size in enumerate(ev.sizes):
+            ax = axes[i][j]
+            _scatter_methods(ax, ev, _point(_seconds, enc, "direct", "damage_db", size))
+            ax.set_xscale("log")
+            ax.set_title(f"{enc}: posted as is, attacker at {size} px", fontsize=10)
+            ax.set_xlabel("seconds to protect (this machine)")
+            ax.set_ylabel("edit damage (dB)")
+            ax.axhline(0, color="black", lw=0.5)
+            if i == 0 and j == 0:
+                ax.legend(fontsize=8)
+    return _save(fig, dest, "Damage vs the time it costs (higher and left is better)")
+
+
+def shift_vs_psnr(ev: Evaluation, dest: Path) -> list[str]:
+    """Each measured encoder's latent shift (in JPEG-95 units) against PSNR at the largest
+    attacker size, posted as is: where a held-out encoder's latent stops moving."""
+    plt = _pyplot()
+    size = max(ev.sizes) if ev.sizes else None
+    encs = ev.attacked + ev.holdout
+    if not ev.rows or not encs:
+        return []
+    fig, axes = plt.subplots(1, len(encs), figsize=(4.6 * len(encs), 3.8), squeeze=False)
+    for j, enc in enumerate(encs):
+        ax = axes[0][j]
+        _scatter_methods(ax, ev, _point(_psnr, enc, "direct", "latent_shift", size))
+        held = " (held out)" if enc in ev.holdout else " (attacked)"
+        ax.set_title(f"{enc}{held}: posted as is, at {size} px", fontsize=10)
+        ax.set_xlabel("PSNR of protected photo (dB)")
+        ax.set_ylabel("latent shift (x a JPEG-95 re-save)")
+        ax.set_yscale("log")
+        if j == 0:
+            ax.legend(fontsize=8)
+    return _save(fig, dest, "How far each encoder's latent moves vs visibility")
 
 
 def _grid(

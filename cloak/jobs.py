@@ -211,10 +211,10 @@ def protect_file(
 ) -> Generator[Progress, None, PhotoResult]:
     """Load, protect and atomically save one photo.
 
-    ``keep_clean``: return the original's round trips the attack computed
+    ``keep_clean``: return the original's round trips at the work size
     (:attr:`PhotoResult.clean`, about 3 MB per encoder at 1024 px), for a caller that measures
-    the saved photo next (:func:`cloak.metrics.seed_cache`); a long batch would hold one set per
-    photo, so only then.
+    the saved photo next (:func:`cloak.metrics.seed_cache`); the attack may have to compute
+    them for the purpose, and a long batch would hold one set per photo, so only then.
 
     Raises:
         PhotoError: The photo cannot be read or written.
@@ -227,11 +227,11 @@ def protect_file(
         )
     photo = load_photo(job.source, max_pixels=config.max_pixels)
     original = to_tensor(photo.rgb)
-    result = yield from protect(original, encoders, config, cancel)
+    result = yield from protect(original, encoders, config, cancel, keep_clean)
     if cancel is not None and cancel():
         raise Cancelled("protection cancelled before saving")
     saved = quantize(result.protected)
-    clean = result.clean if keep_clean else []
+    clean = result.clean
     del result
     try:
         job.dest.parent.mkdir(parents=True, exist_ok=True)

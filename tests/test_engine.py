@@ -346,7 +346,7 @@ def test_protect_keeps_the_clean_round_trip_a_measurement_reuses(tiny_encoder):
     from cloak.metrics import OriginalCache, seed_cache
 
     x = _image(48, 64)  # long side 64 == work size: the work image is the photo's own pixels
-    res = run_to_end(protect(x, [tiny_encoder], _no_eot("distort", steps=3)))
+    res = run_to_end(protect(x, [tiny_encoder], _no_eot("distort", steps=3), keep_clean=True))
     (clean,) = res.clean
     assert clean.encoder == tiny_encoder.name
     assert tuple(clean.roundtrip.shape) == (1, 3, 48, 64) and clean.roundtrip.dtype == torch.uint8
@@ -365,10 +365,34 @@ def test_protect_keeps_the_clean_round_trip_a_measurement_reuses(tiny_encoder):
     assert seed_cache({}, x, res.clean, bf16, 96) == []
 
 
-def test_an_objective_without_a_clean_round_trip_leaves_none(tiny_encoder):
-    """``push`` never decodes the clean photo: nothing is kept, nothing is made up."""
-    res = run_to_end(protect(_image(), [tiny_encoder], _no_eot("push", steps=2)))
-    assert res.clean == []
+def test_the_clean_round_trip_is_kept_only_on_request(tiny_encoder):
+    """Without ``keep_clean`` nothing is kept; with it, an objective that never decodes the
+    clean photo (``push``) gets it computed for the purpose, the same as ``distort``'s own."""
+    x = _image()
+    assert run_to_end(protect(x, [tiny_encoder], _no_eot("distort", steps=2))).clean == []
+    (pushed,) = run_to_end(protect(x, [tiny_encoder], _no_eot("push", 2), keep_clean=True)).clean
+    (own,) = run_to_end(protect(x, [tiny_encoder], _no_eot("distort", 2), keep_clean=True)).clean
+    assert torch.equal(pushed.roundtrip, own.roundtrip)
+    assert pushed.roundtrip_psnr == own.roundtrip_psnr
+
+
+def test_distort_under_transformations_skips_the_clean_round_trip(tiny_encoder):
+    """With every step drawing a view, ``distort`` reads no clean round trip and its loss scale
+    cannot change a normalised step: the work-size round trip is not computed (one encode per
+    step) and the perturbation is the one the scaled loss gives."""
+    from support.counting import counting_encodes
+
+    cfg = ProtectConfig(objective="distort", precision="fp32", **FAST)
+    x = _image()
+    with counting_encodes(tiny_encoder) as encodes:
+        plain = run_to_end(protect(x, [tiny_encoder], cfg))
+    assert encodes.n == cfg.steps
+    with counting_encodes(tiny_encoder) as encodes:
+        kept = run_to_end(protect(x, [tiny_encoder], cfg, keep_clean=True))
+    assert encodes.n == cfg.steps + 1 and len(kept.clean) == 1
+    torch.testing.assert_close(plain.protected, kept.protected, atol=1e-5, rtol=0)
+    # Unscaled, the loss is minus the attacker's reconstruction error itself.
+    assert all(loss < 0 for loss in plain.losses)
 
 
 @pytest.mark.real

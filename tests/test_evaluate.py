@@ -65,8 +65,10 @@ def report_dir(tmp_path_factory):
 
 def test_report_files_exist(report_dir):
     out, ev = report_dir
-    for name in ("report.md", "report.json", "damage_vs_psnr.png", "before_after.png"):
+    pictures = ("damage_vs_psnr.png", "damage_vs_seconds.png", "shift_vs_psnr.png")
+    for name in ("report.md", "report.json", "before_after.png", *pictures):
         assert (out / name).is_file(), name
+        assert name in ev.files or name.startswith("report")
     assert (out / "ai_view_taef2.png").is_file()
     assert (out / "ai_view_taesd.png").is_file()
     for name in ev.files:
