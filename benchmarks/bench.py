@@ -49,6 +49,7 @@ SIZES: dict[str, tuple[int, int] | str] = {
     "12.6": "img49.jpg",
     "1": (1152, 864),
     "12": (4000, 3000),
+    "14": (4320, 3240),
     "50": (8160, 6120),
 }
 """Case label -> a real portrait in ``../shared/photos/portraits``, read in place (``phone``:
@@ -668,7 +669,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sizes",
         default="phone,12.6",
-        help="cases: phone and 12.6 (real portraits), 1, 12 and/or 50 (generated MP)",
+        help="cases: phone and 12.6 (real portraits), 1, 12, 14 and/or 50 (generated MP)",
     )
     p.add_argument(
         "--precisions",
