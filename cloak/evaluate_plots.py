@@ -70,6 +70,16 @@ def _point(
     return at
 
 
+def _plain_log_axis(axis: Any, set_scale: Callable[[str], None]) -> None:
+    """A log scale labelled with plain numbers (1, 2, 5, 10, 20, ...), no minor labels."""
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    set_scale("log")
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(ScalarFormatter())
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _with_damage(ev: Evaluation) -> list[str]:
     """The measured encoders that have a damage figure (those with a decoder)."""
     return [
@@ -133,7 +143,7 @@ def damage_vs_seconds(ev: Evaluation, dest: Path) -> list[str]:
         for j, size in enumerate(ev.sizes):
             ax = axes[i][j]
             _scatter_methods(ax, ev, _point(_seconds, enc, "direct", "damage_db", size))
-            ax.set_xscale("log")
+            _plain_log_axis(ax.xaxis, ax.set_xscale)
             ax.set_title(f"{enc}: posted as is, attacker at {size} px", fontsize=10)
             ax.set_xlabel("seconds to protect (this machine)")
             ax.set_ylabel("edit damage (dB)")
@@ -159,7 +169,7 @@ def shift_vs_psnr(ev: Evaluation, dest: Path) -> list[str]:
         ax.set_title(f"{enc}{held}: posted as is, at {size} px", fontsize=10)
         ax.set_xlabel("PSNR of protected photo (dB)")
         ax.set_ylabel("latent shift (x a JPEG-95 re-save)")
-        ax.set_yscale("log")
+        _plain_log_axis(ax.yaxis, ax.set_yscale)
         if j == 0:
             ax.legend(fontsize=8)
     return _save(fig, dest, "How far each encoder's latent moves vs visibility")

@@ -28,7 +28,7 @@ PRESET_WORDS = {
         "The default. On portraits the AI view comes out barely changed to degraded, not "
         "broken (measured: docs/EVALUATION.md)."
     ),
-    "high": "Stronger, more visible than Standard. About twice the time.",
+    "high": "Stronger, more visible than Standard. About 1.6x the time.",
     "max": (
         "For the one photo that matters: takes about 4x the time; the AI view gets blotches "
         "and wrong colours but a face can stay recognisable."
