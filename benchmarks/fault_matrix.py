@@ -512,7 +512,7 @@ def weights(env: Env, root: Path, models_dir: Path | None) -> None:
 def thousand(root: Path) -> None:
     import cloak.jobs
 
-    def fake(image, encoders, cfg, cancel=None):
+    def fake(image, encoders, cfg, cancel=None, keep_clean=False):
         yield Progress("attack", 1, 1)
         protected = (image + (torch.rand_like(image) * 2 - 1) * cfg.eps).clamp(0, 1)
         h, w = image.shape[-2:]

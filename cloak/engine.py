@@ -205,8 +205,16 @@ class EncoderAttack:
         draw: PipelineDraw | None,
     ) -> torch.Tensor:
         """The objective's loss for encoder ``k`` on ``level.x + param`` seen through ``draw``."""
+        c = self.config
         step = Step(
-            self.encoders[k], level.x, self.config, self._encode, level.base, draw, pipe.apply
+            self.encoders[k],
+            level.x,
+            c,
+            self._encode,
+            level.base,
+            every_step_draws=c.transforms.enabled,
+            draw=draw,
+            transform=pipe.apply,
         )
         adv = pipe.apply(level.x + level.expand(param), draw, level.base)
         return self.objective.loss(step, level.fixed[k], adv)
@@ -250,7 +258,8 @@ class EncoderAttack:
                         seen.append(out)
                     return out
 
-                setup = Setup(enc, x, self.config, watch, base)
+                draws = self.config.transforms.enabled
+                setup = Setup(enc, x, self.config, watch, base, every_step_draws=draws)
                 level.fixed.append(self.objective.prepare(setup))
                 if record and not seen and enc.has_decoder:
                     seen.append(self._encode(enc, x, "roundtrip"))

@@ -43,7 +43,7 @@ def _folder(root: Path, n: int) -> Path:
     return src
 
 
-def _fake_protect(image, encoders, config, cancel=None):
+def _fake_protect(image, encoders, config, cancel=None, keep_clean=False):
     """The engine's contract without its cost: a random change within the budget."""
     yield Progress("attack", 1, 1)
     delta = (torch.rand_like(image) * 2 - 1) * config.eps

@@ -36,6 +36,10 @@ def _photos(folder: Path, n: int, size=(96, 80)) -> list[Path]:
     return paths
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _outputs(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
@@ -68,7 +72,15 @@ def test_sigint_mid_batch_keeps_finished_and_resumes(models_dir, tmp_path):
     deadline = time.monotonic() + PATIENCE_S
     out_log, err_log = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with out_log.open("wb") as o, err_log.open("wb") as e:
-        proc = subprocess.Popen(cmd, stdout=o, stderr=e, env=env)
+        # Ctrl-C's default action in the child, even where this test runs as a background job
+        # (whose shell starts it with SIGINT ignored, which Python then keeps ignoring).
+        proc = subprocess.Popen(
+            cmd,
+            stdout=o,
+            stderr=e,
+            env=env,
+            preexec_fn=_default_sigint,  # noqa: PLW1509
+        )
         try:
             while not _outputs(out):
                 assert proc.poll() is None, err_log.read_text(errors="replace")

@@ -44,6 +44,8 @@ class Setup:
         config: The job.
         encode_with: The engine's padded, autocast encode; prefer :meth:`encode`.
         base: Long side the step's transforms resize relative to.
+        every_step_draws: True when every step of the run comes with a transform draw (the
+            engine's transformations are on), so no step compares with :attr:`Fixed.refs`.
     """
 
     encoder: AutoEncoder
@@ -51,6 +53,7 @@ class Setup:
     config: ProtectConfig
     encode_with: Encode
     base: int
+    every_step_draws: bool = False
 
     def encode(self, x: torch.Tensor, mode: EncodeMode = "latent") -> list[torch.Tensor]:
         """This encoder's view of ``x``: ``[z]``, its feature maps, or ``[D(E(x)), z]``."""

@@ -39,7 +39,7 @@ class Distort(RoundTripObjective):
 
     def prepare_roundtrip(self, setup: Setup) -> Fixed:
         x = setup.image
-        if self.config.transforms.enabled and self.config.latent_weight == 0:
+        if setup.every_step_draws and self.config.latent_weight == 0:
             return Fixed([], [1.0, 1.0])
         clean = setup.encode(x, "roundtrip")
         return Fixed([x, clean[1]], scaled([float(F.mse_loss(clean[0], x)), energy([clean[1]])]))
