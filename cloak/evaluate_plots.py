@@ -80,6 +80,16 @@ def _plain_log_axis(axis: Any, set_scale: Callable[[str], None]) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
+def _damage_panel(ax: Any, title: str, xlabel: str, legend: bool) -> None:
+    """Title, axis labels and the zero line of one panel of edit damage; the legend if asked."""
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("edit damage (dB)")
+    ax.axhline(0, color="black", lw=0.5)
+    if legend:
+        ax.legend(fontsize=8)
+
+
 def _with_damage(ev: Evaluation) -> list[str]:
     """The measured encoders that have a damage figure (those with a decoder)."""
     return [
@@ -118,12 +128,8 @@ def damage_vs_psnr(ev: Evaluation, dest: Path) -> list[str]:
             ax = axes[i][j]
             _scatter_methods(ax, ev, _point(_psnr, enc, sc, "damage_db", size))
             held = " (held out)" if enc in ev.holdout else ""
-            ax.set_title(f"{enc}{held}: {sc}, attacker at {size} px", fontsize=10)
-            ax.set_xlabel("PSNR of protected photo (dB)")
-            ax.set_ylabel("edit damage (dB)")
-            ax.axhline(0, color="black", lw=0.5)
-            if i == 0 and j == 0:
-                ax.legend(fontsize=8)
+            title = f"{enc}{held}: {sc}, attacker at {size} px"
+            _damage_panel(ax, title, "PSNR of protected photo (dB)", legend=i == j == 0)
     return _save(
         fig, dest, "Damage to the attacker's round trip vs visibility (higher and right is better)"
     )
@@ -144,12 +150,8 @@ def damage_vs_seconds(ev: Evaluation, dest: Path) -> list[str]:
             ax = axes[i][j]
             _scatter_methods(ax, ev, _point(_seconds, enc, "direct", "damage_db", size))
             _plain_log_axis(ax.xaxis, ax.set_xscale)
-            ax.set_title(f"{enc}: posted as is, attacker at {size} px", fontsize=10)
-            ax.set_xlabel("seconds to protect (this machine)")
-            ax.set_ylabel("edit damage (dB)")
-            ax.axhline(0, color="black", lw=0.5)
-            if i == 0 and j == 0:
-                ax.legend(fontsize=8)
+            title = f"{enc}: posted as is, attacker at {size} px"
+            _damage_panel(ax, title, "seconds to protect (this machine)", legend=i == j == 0)
     return _save(fig, dest, "Damage vs the time it costs (higher and left is better)")
 
 
