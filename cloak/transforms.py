@@ -97,10 +97,11 @@ class RandomPipeline:
         scale = _uniform(g, *c.resize)
         long_side = 0
         if c.sizes:
-            # Each size in proportion to its area: a step encodes at most one window, so a
-            # large view needs more steps than a small one for its windows to cover it.
-            area = torch.tensor([float(s) ** 2 for s in c.sizes])
-            long_side = c.sizes[int(torch.multinomial(area, 1, generator=g))]
+            # By default each size in proportion to its area: a step encodes at most one
+            # window, so a large view needs more steps than a small one for its windows to
+            # cover it.
+            weights = torch.tensor(c.size_weights or [s**2 for s in c.sizes], dtype=torch.float)
+            long_side = c.sizes[int(torch.multinomial(weights, 1, generator=g))]
         blur = 0.0
         if c.blur_prob > 0 and float(torch.rand((), generator=g)) < c.blur_prob:
             blur = _uniform(g, 0.3, max(0.3, c.blur_sigma))

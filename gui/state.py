@@ -30,8 +30,9 @@ PRESET_WORDS = {
     ),
     "high": "Stronger, more visible than Standard. About 1.6x the time.",
     "max": (
-        "For the one photo that matters: takes about 4x the time; the AI view gets blotches "
-        "and wrong colours but a face can stay recognisable."
+        "For the one photo that matters: takes about 10x the time (about 2 minutes per "
+        "portrait, more on a laptop); the AI view gets wrong colours and grain, but a face "
+        "stays recognisable."
     ),
 }
 """The one qualitative word per preset; every number shown beside it comes from the preset."""
@@ -51,7 +52,7 @@ PRESET_SEEN = {
         "size; at 100 % hair gets colour fringes and skin looks mottled."
     ),
     "max": (
-        "Measured PSNR 28.9-34.0 dB on ten portraits before the JPEG save (median 31.9): a "
+        "Measured PSNR 28.8-34.0 dB on ten portraits before the JPEG save (median 31.7): a "
         "pattern shows on flat backgrounds and grain on skin."
     ),
 }

@@ -91,3 +91,21 @@ def test_windows_start_on_the_encoders_8px_grid() -> None:
 def test_sizes_validation() -> None:
     with pytest.raises(ConfigError, match="attacker sizes"):
         ProtectConfig(transforms=TransformConfig(sizes=(512, 32)))
+
+
+def test_sizes_are_drawn_by_area_unless_weighted() -> None:
+    def counts(**changes: object) -> dict[int, int]:
+        pipe = _pipe(sizes=(100, 200), shift_px=0, **changes)
+        drawn = [pipe.draw() for _ in range(600)]
+        return {s: sum(d is not None and d.long_side == s for d in drawn) for s in (100, 200)}
+
+    # By area: 200 px is drawn four times as often as 100 px.
+    by_area = counts()
+    assert 3.0 < by_area[200] / by_area[100] < 5.3
+    # Equal weights: about as often.
+    equal = counts(size_weights=(1.0, 1.0))
+    assert 0.75 < equal[200] / equal[100] < 1.33
+    with pytest.raises(ConfigError, match="size_weights"):
+        ProtectConfig(transforms=TransformConfig(sizes=(512, 768), size_weights=(1.0,)))
+    with pytest.raises(ConfigError, match="size_weights"):
+        ProtectConfig(transforms=TransformConfig(sizes=(512, 768), size_weights=(1.0, 0.0)))
