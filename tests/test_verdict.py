@@ -63,6 +63,19 @@ def test_shown_damage_never_reaches_a_threshold_it_misses():
     from cloak.verdict import BROKEN_DB, DEGRADED_DB, format_db, level_of
 
     assert format_db(8.96) == "+8.9" and level_of(8.96) == "degraded"
-    assert format_db(BROKEN_DB) == "+9.0" and level_of(BROKEN_DB) == "visibly broken"
+    assert format_db(BROKEN_DB) == f"+{BROKEN_DB:.1f}" and level_of(BROKEN_DB) == "visibly broken"
+    assert format_db(BROKEN_DB - 0.04) == f"+{BROKEN_DB - 0.1:.1f}"
+    assert level_of(BROKEN_DB - 0.04) == "degraded"
     assert format_db(DEGRADED_DB - 0.001) == "+3.9"
     assert format_db(-0.04) == "-0.1"
+
+
+def test_broken_is_claimed_only_where_every_calibrated_portrait_looked_broken() -> None:
+    """The calibration grid (docs/img/verdict_calibration.png) showed a face on a smooth blue
+    screen (img58) still merely degraded at 17.4 dB of damage, and purple with a grid at 19.4
+    dB; the verdict may not call a view broken below what the least sensitive portrait needed."""
+    assert level_of(17.4) == "degraded"
+    assert level_of(19.4) == "visibly broken"
+    # Faces on plain backgrounds break far earlier (img13 at 9.4 dB): that is under-claimed,
+    # never over-claimed.
+    assert level_of(9.4) == "degraded"
