@@ -307,7 +307,7 @@ PRESETS: dict[str, ProtectConfig] = {
     # portraits, faint grain). 40 steps left the median damage at 768 px under the 10 dB max
     # aims at; more steps raised it mostly at 1024 px, drawing 768 px as often as 1024 px
     # raised it at 768 px (attack-notes round 7): 96 steps with sizes weighted 1:2:2, about
-    # 8x the standard's time; what it does on the ten portraits is in docs/EVALUATION.md.
+    # 10x the standard's time; what it does on the ten portraits is in docs/EVALUATION.md.
     "max": _PRESET_BASE.replace(
         eps=16 / 255,
         min_psnr=None,
