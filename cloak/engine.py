@@ -27,6 +27,7 @@ from cloak.projection import Level, Projection, param_size, work_budget
 from cloak.staging import stage
 from cloak.steps import make_step_rule, recolor, step_size
 from cloak.transforms import PipelineDraw, RandomPipeline
+from cloak.warm_start import pattern_for, tiled
 
 T = TypeVar("T")
 Y = TypeVar("Y")
@@ -161,8 +162,7 @@ class EncoderAttack:
         release_freed_memory()
         yield Progress("prepare", 0, c.steps, elapsed=time.perf_counter() - start)
 
-        noise = torch.rand(budget.shape[:1] + (3,) + budget.shape[2:], generator=gen)
-        param = 0.25 * recolor(noise.to(budget.device) * 2 - 1, c.chroma_weight) * budget
+        param = self.start(budget, gen)
         rule = make_step_rule(c, param)
         project = Projection(fine, budget, c.min_psnr, per_pixel=c.param_scale <= 1)
         # One mapping, outside the heap, reused by every step (dropped with the attack).
@@ -192,6 +192,32 @@ class EncoderAttack:
         self.arena = None
         with torch.no_grad():
             return fine.expand(param)
+
+    def prepared(self, image: torch.Tensor) -> tuple[Level, torch.Tensor, Projection]:
+        """What :meth:`run` prepares before its first step: the work-size level of ``image``,
+        the parameter's budget map and its projection (for training a warm start)."""
+        fine, _, budget = self._levels(image.detach())
+        c = self.config
+        return fine, budget, Projection(fine, budget, c.min_psnr, per_pixel=c.param_scale <= 1)
+
+    def loss(
+        self, level: Level, param: torch.Tensor, pipe: RandomPipeline, draw: PipelineDraw | None
+    ) -> torch.Tensor:
+        """The objective's loss for the first encoder on ``level.x + param`` seen through
+        ``draw`` (one step's loss, differentiable in ``param``)."""
+        return self._loss(level, 0, param, pipe, draw)
+
+    def start(self, budget: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """The parameter before the first step: a faint random start (a quarter of the budget),
+        or with ``warm_start`` the attacked encoder's trained pattern at the full budget map
+        (the first step's projection then applies the PSNR floor). The random draw is made
+        either way, so the transformations drawn after it are the same with or without."""
+        c = self.config
+        noise = torch.rand(budget.shape[:1] + (3,) + budget.shape[2:], generator=gen)
+        pattern = pattern_for([e.name for e in self.encoders]) if c.warm_start else None
+        if pattern is not None:
+            return tiled(pattern.to(budget.device), budget.shape) * budget
+        return 0.25 * recolor(noise.to(budget.device) * 2 - 1, c.chroma_weight) * budget
 
     def _encode(self, enc: AutoEncoder, x: torch.Tensor, mode: EncodeMode) -> list[torch.Tensor]:
         return encode(enc, x, mode, self.bf16, self.arena)

@@ -82,7 +82,7 @@ class Projection:
     def __call__(self, param: torch.Tensor) -> torch.Tensor:
         param = torch.maximum(torch.minimum(param, self.budget), -self.budget)
         if self.rms_max is not None:
-            rms = float(self.fine.expand(param).pow(2).mean().sqrt())
+            rms = float(self.fine.expand(param.detach()).pow(2).mean().sqrt())
             if rms > self.rms_max:
                 param = param * (self.rms_max / rms)
         if self.per_pixel:

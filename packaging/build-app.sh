@@ -24,6 +24,7 @@ nice -n 10 "$PY" -m PyInstaller --noconfirm --clean --onedir --windowed \
   --paths "$STAGE" \
   --collect-submodules cloak \
   --add-data "$PWD/$STAGE/cloak/gui/assets:cloak/gui/assets" \
+  --add-data "$PWD/$STAGE/cloak/patterns:cloak/patterns" \
   --exclude-module diffusers --exclude-module onnx --exclude-module onnxruntime \
   --exclude-module torchvision --exclude-module matplotlib --exclude-module pytest \
   --exclude-module hypothesis --exclude-module tkinter \
