@@ -172,7 +172,8 @@ class ProtectConfig:
             colourful grain), 0 changes brightness only.
         warm_start: Start from the attacked encoder's trained universal pattern
             (:mod:`cloak.warm_start`) instead of a faint random one; encoders without a
-            pattern start randomly either way.
+            pattern, and work sizes or param scales other than the 1024 px and 2 it was trained
+            at, start randomly either way.
         encoders: Registry names of the encoders to attack together.
         work_size: Long side, in pixels, at which the attack runs; the perturbation is then
             lifted onto the full-size photo.

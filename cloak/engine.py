@@ -210,11 +210,14 @@ class EncoderAttack:
     def start(self, budget: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """The parameter before the first step: a faint random start (a quarter of the budget),
         or with ``warm_start`` the attacked encoder's trained pattern at the full budget map
-        (the first step's projection then applies the PSNR floor). The random draw is made
-        either way, so the transformations drawn after it are the same with or without."""
+        (the first step's projection then applies the PSNR floor), where the attack runs at the
+        geometry the pattern was trained at (:data:`cloak.warm_start.TRAINED_FOR`). The random
+        draw is made either way, so the transformations drawn after it are the same with or
+        without."""
         c = self.config
         noise = torch.rand(budget.shape[:1] + (3,) + budget.shape[2:], generator=gen)
-        pattern = pattern_for([e.name for e in self.encoders]) if c.warm_start else None
+        names = [e.name for e in self.encoders]
+        pattern = pattern_for(names, c.work_size, c.param_scale) if c.warm_start else None
         if pattern is not None:
             return tiled(pattern.to(budget.device), budget.shape) * budget
         return 0.25 * recolor(noise.to(budget.device) * 2 - 1, c.chroma_weight) * budget

@@ -33,6 +33,10 @@ PATTERN_FILES: dict[str, str] = {"taef2": "taef2.npy"}
 PERIOD = 32
 """The patterns' size, in pixels of the perturbation's own grid."""
 
+TRAINED_FOR = (1024, 2)
+"""(work size, param_scale) the patterns were trained at: the geometry that puts their cells on
+the encoder's latent cells. An attack at another geometry starts randomly."""
+
 
 PATTERN_DIR = Path(__file__).resolve().parent / "patterns"
 """Where the patterns are installed (package data, bundled with the app too)."""
@@ -60,8 +64,13 @@ def check_pattern(p: torch.Tensor, what: str) -> torch.Tensor:
     return p
 
 
-def pattern_for(encoders: Sequence[str]) -> torch.Tensor | None:
-    """The pattern of the first of ``encoders`` that has one, or None (a random start)."""
+def pattern_for(
+    encoders: Sequence[str], work_size: int = TRAINED_FOR[0], param_scale: int = TRAINED_FOR[1]
+) -> torch.Tensor | None:
+    """The pattern of the first of ``encoders`` that has one, or None (a random start) when
+    none has or the attack's geometry is not the one the patterns were trained at."""
+    if (work_size, param_scale) != TRAINED_FOR:
+        return None
     for name in encoders:
         if name in PATTERN_FILES:
             return _load(name)

@@ -12,7 +12,9 @@ from cloak.engine import EncoderAttack
 from cloak.errors import ConfigError
 from cloak.warm_start import PERIOD, check_pattern, pattern_for, tiled
 
-FAST = dict(steps=2, work_size=64, device="cpu", encoders=("taef2",), objective="distort")
+FAST = dict(
+    steps=2, work_size=1024, param_scale=2, device="cpu", encoders=("taef2",), objective="distort"
+)
 
 
 def test_the_shipped_pattern_is_a_trained_tile_for_taef2_only():
@@ -104,3 +106,13 @@ def test_a_missing_pattern_file_names_the_file_and_what_to_do(tmp_path, monkeypa
             pattern_for(["taef2"])
     finally:
         ws._load.cache_clear()
+
+
+@pytest.mark.parametrize("geometry", [dict(work_size=768), dict(param_scale=1)])
+def test_an_attack_at_another_geometry_starts_randomly(tiny_encoder, geometry):
+    cfg = ProtectConfig(warm_start=True, **{**FAST, **geometry})
+    attack = EncoderAttack([tiny_encoder], cfg, torch.device("cpu"))
+    budget = torch.full((1, 1, 8, 8), 4 / 255)
+    param = attack.start(budget, torch.Generator().manual_seed(0))
+    assert bool((param.abs() <= 0.25 * budget + 1e-7).all())
+    assert pattern_for(["taef2"], cfg.work_size, cfg.param_scale) is None
