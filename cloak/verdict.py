@@ -40,15 +40,18 @@ def size_caveat(sizes: Sequence[int]) -> str:
 
     Measured on portraits (docs/attack-notes.md, round 4): at 896 and 1182 px, between and above
     the aimed sizes, and at 1024 px after a 5 px crop, the damage was about half of that at the
-    aimed sizes (img13 1.3-1.7 against 3.0-3.6 dB, img58 3.8-5.5 against 7.2-10.9 dB).
+    aimed sizes (img13 1.3-1.7 against 3.0-3.6 dB, img58 3.8-5.5 against 7.2-10.9 dB). Since the
+    warm start (round 8) the aimed sizes gained and the others did not: a third to a half
+    (img13 1.2-1.5 against 3.2-4.5 dB, img58 4.0-6.0 against 7.8-12.3, img30 4.6-5.1 against
+    7.6-10.9).
     """
     measured = "/".join(str(z) for z in sorted(set(sizes)))
     *rest, last = [str(z) for z in AIMED_SIZES]
     aimed = f"{', '.join(rest)} or {last}" if rest else last
     return (
         f"Measured at {measured} px. Cloak aims the protection at AI editors working at "
-        f"{aimed} px; one working at another size, or on a crop of the photo, gets about half "
-        "the damage."
+        f"{aimed} px; one working at another size, or on a crop of the photo, gets a third to "
+        "half the damage."
     )
 
 
