@@ -164,7 +164,7 @@ class EncoderAttack:
 
         param = self.start(budget, gen)
         rule = make_step_rule(c, param)
-        project = Projection(fine, budget, c.min_psnr, per_pixel=c.param_scale <= 1)
+        project = self._projection(fine, budget)
         # One mapping, outside the heap, reused by every step (dropped with the attack).
         self.arena = None if self.bf16 else SavedArena()
         for step in range(c.steps):
@@ -197,8 +197,12 @@ class EncoderAttack:
         """What :meth:`run` prepares before its first step: the work-size level of ``image``,
         the parameter's budget map and its projection (for training a warm start)."""
         fine, _, budget = self._levels(image.detach())
+        return fine, budget, self._projection(fine, budget)
+
+    def _projection(self, fine: Level, budget: torch.Tensor) -> Projection:
+        """The projection every step (and a warm start's training) applies to the parameter."""
         c = self.config
-        return fine, budget, Projection(fine, budget, c.min_psnr, per_pixel=c.param_scale <= 1)
+        return Projection(fine, budget, c.min_psnr, per_pixel=c.param_scale <= 1)
 
     def loss(
         self, level: Level, param: torch.Tensor, pipe: RandomPipeline, draw: PipelineDraw | None
