@@ -58,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "photos")
     ap.add_argument("--models-dir", type=Path, default=ROOT.parent / "shared" / "weights")
     ap.add_argument("--stages", default="400,300", help="steps of the two stages")
+    ap.add_argument(
+        "--weights",
+        default="",
+        help="the second stage's attacker-size weights, e.g. 1,2,1 (default: equal)",
+    )
+    ap.add_argument("--init", type=Path, default=None, help="start from this pattern file")
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("-o", "--out", type=Path, default=None)
@@ -85,10 +91,19 @@ def main(argv: list[str] | None = None) -> int:
                     levels.append(attack.prepared(work.work))
     torch.manual_seed(a.seed)
     u = 0.1 * torch.randn(1, 3, PERIOD, PERIOD)
+    if a.init is not None:
+        # tanh(u) = the pattern; keep u finite where the pattern sits on +-1.
+        start_pattern = torch.from_numpy(np.load(a.init, allow_pickle=False)).float()
+        u = torch.atanh(check_pattern(start_pattern, str(a.init)).clamp(-0.999, 0.999))
+    second = (
+        tuple(float(v) for v in a.weights.split(","))
+        if a.weights
+        else (1.0,) * len(cfg.transforms.sizes)
+    )
     start = time.perf_counter()
     for k, steps in enumerate(stages):
         # Stage 1: the preset's own size draws; stage 2: the attacker's sizes equally.
-        weights = () if k == 0 else (1.0,) * len(cfg.transforms.sizes)
+        weights = () if k == 0 else second
         attack.config = cfg.replace(
             transforms=dataclasses.replace(cfg.transforms, size_weights=weights)
         )
