@@ -91,6 +91,12 @@ class TransformConfig:
         size_weights: How often each of ``sizes`` is drawn, relative to the others (empty:
             in proportion to its area). Over many steps the windows cover every size's view
             anyway, and weighing a size up moves damage toward it from the others.
+        step_sizes: When given, every step encodes one window at each of these long sides
+            (``window_px`` shared equally among them) instead of one drawn size, so every step
+            moves the damage at all of them; with one size per step, a step at one size takes
+            damage away from the others, and which sizes a photo's few steps happened to draw
+            decides where it is protected. A size listed twice gets two windows. No preset
+            uses it yet: what the mixes measured is in docs/attack-notes.md (round 9).
     """
 
     enabled: bool = True
@@ -104,6 +110,7 @@ class TransformConfig:
     window_px: int = 0
     sizes: tuple[int, ...] = ()
     size_weights: tuple[float, ...] = ()
+    step_sizes: tuple[int, ...] = ()
 
     def validate(self) -> None:
         lo, hi = self.resize
@@ -122,6 +129,13 @@ class TransformConfig:
             raise ConfigError(f"window_px={self.window_px} must be 0 (off) or at least 64*64")
         if any(not 64 <= s <= 4096 for s in self.sizes):
             raise ConfigError(f"attacker sizes {self.sizes} must each lie in 64..4096 pixels")
+        if any(not 64 <= s <= 4096 for s in self.step_sizes):
+            raise ConfigError(f"step_sizes {self.step_sizes} must each lie in 64..4096 pixels")
+        if self.step_sizes and self.window_px and self.window_px // len(self.step_sizes) < 64 * 64:
+            raise ConfigError(
+                f"window_px={self.window_px} shared by {len(self.step_sizes)} step_sizes leaves "
+                "each view under 64*64 pixels"
+            )
         if self.size_weights and (
             len(self.size_weights) != len(self.sizes) or min(self.size_weights) <= 0
         ):

@@ -39,8 +39,8 @@ class SavedArena:
     first steps (RSS 1.7 -> 2.1 GB over 10 steps on a 12.6 MP photo). Here they go into
     anonymous ``mmap`` chunks that every step reuses from the start, so they never mix with
     the temporaries, their pages stay warm, and unmapping them when the arena is dropped gives
-    them back to the OS. A step that finds the previous step's tensors still alive (a caller
-    kept the graph) copies into fresh tensors instead, so nothing is ever overwritten.
+    them back to the OS. An encode that finds tensors stored earlier still alive (the step's
+    other views, or a graph a caller kept) goes on after them, so nothing is ever overwritten.
     """
 
     def __init__(self, chunk_bytes: int = ARENA_CHUNK_BYTES) -> None:
@@ -56,9 +56,11 @@ class SavedArena:
         return sum(c.numel() * 2 for c in self.chunks)
 
     def begin(self) -> None:
-        """Start a step: reuse the chunks from the start, unless the last step's data lives on."""
-        self._chunk = 0 if len(self._live) == 0 else -1
-        self._used = 0
+        """Start an encode: reuse the chunks from the start when nothing stored lives on;
+        otherwise go on after what was stored last (a step that encodes several views, or a
+        caller that kept a graph), so live data is never overwritten."""
+        if len(self._live) == 0:
+            self._chunk, self._used = 0, 0
 
     def store(self, t: torch.Tensor) -> torch.Tensor:
         """A bf16 copy of ``t`` (same shape and strides), in the arena when it can go there."""

@@ -174,7 +174,7 @@ class EncoderAttack:
             k = step % len(self.encoders)
             draw = pipe.draw()
             param.requires_grad_(True)
-            loss = self._loss(level, k, param, pipe, draw)
+            loss = self._step_loss(level, k, param, pipe, draw)
             (grad,) = torch.autograd.grad(loss, param)
             param = param.detach()
             with torch.no_grad():
@@ -209,7 +209,22 @@ class EncoderAttack:
     ) -> torch.Tensor:
         """The objective's loss for the first encoder on ``level.x + param`` seen through
         ``draw`` (one step's loss, differentiable in ``param``)."""
-        return self._loss(level, 0, param, pipe, draw)
+        return self._step_loss(level, 0, param, pipe, draw)
+
+    def _step_loss(
+        self,
+        level: Level,
+        k: int,
+        param: torch.Tensor,
+        pipe: RandomPipeline,
+        draw: PipelineDraw | None,
+    ) -> torch.Tensor:
+        """One step's loss for encoder ``k``: summed over the views the step encodes
+        (:meth:`cloak.transforms.RandomPipeline.views`; one unless ``step_sizes`` is set)."""
+        # The perturbed photo at the work size once, however many views see it.
+        adv = level.x + level.expand(param)
+        losses = [self._loss(level, k, adv, pipe, view) for view in pipe.views(draw)]
+        return torch.stack(losses).sum() if len(losses) > 1 else losses[0]
 
     def start(self, budget: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """The parameter before the first step: a faint random start (a quarter of the budget),
@@ -233,11 +248,12 @@ class EncoderAttack:
         self,
         level: Level,
         k: int,
-        param: torch.Tensor,
+        adv: torch.Tensor,
         pipe: RandomPipeline,
         draw: PipelineDraw | None,
     ) -> torch.Tensor:
-        """The objective's loss for encoder ``k`` on ``level.x + param`` seen through ``draw``."""
+        """The objective's loss for encoder ``k`` on the perturbed work-size photo ``adv`` seen
+        through ``draw``."""
         c = self.config
         step = Step(
             self.encoders[k],
@@ -249,8 +265,7 @@ class EncoderAttack:
             draw=draw,
             transform=pipe.apply,
         )
-        adv = pipe.apply(level.x + level.expand(param), draw, level.base)
-        return self.objective.loss(step, level.fixed[k], adv)
+        return self.objective.loss(step, level.fixed[k], pipe.apply(adv, draw, level.base))
 
     def _levels(self, x: torch.Tensor) -> tuple[Level, Level | None, torch.Tensor]:
         """The work-size level, the coarse level (or None) and the parameter's budget."""

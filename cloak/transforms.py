@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import kornia
 import torch
@@ -115,6 +115,24 @@ class RandomPipeline:
             top, left = (float(v) for v in torch.rand((2,), generator=g))
             window = (c.window_px, top, left)
         return PipelineDraw(dy, dx, scale, blur, noise, seed, quality, window, long_side)
+
+    def views(self, d: PipelineDraw | None) -> list[PipelineDraw | None]:
+        """What one step encodes for draw ``d``: ``d`` itself, or with ``step_sizes`` one window
+        at each of those sizes, each with an equal share of ``window_px``, the windows spread
+        over the view (mirrored, then half a view on, from the draw's own position), so no
+        random number is drawn for them."""
+        sizes = self.config.step_sizes
+        if d is None or not sizes:
+            return [d]
+        most, top, left = d.window
+        share = most // len(sizes)
+        out: list[PipelineDraw | None] = []
+        for i, size in enumerate(sizes):
+            t = 1 - top if i % 4 in (1, 3) else top
+            lf = 1 - left if i % 4 in (1, 2) else left
+            t, lf = (t + i // 4 * 0.5) % 1.0, (lf + i // 4 * 0.5) % 1.0
+            out.append(replace(d, long_side=size, window=(share, t, lf)))
+        return out
 
     @staticmethod
     def apply(x: torch.Tensor, d: PipelineDraw | None, base_long_side: int) -> torch.Tensor:

@@ -101,6 +101,27 @@ def test_arena_never_overwrites_a_graph_still_alive(taef2):
     assert torch.equal(g2, _grad(taef2, second, compact=True, min_elements=FULL_RES))
 
 
+@pytest.mark.real
+def test_arena_holds_a_step_of_several_encodes_and_reuses_it(taef2):
+    """A step that encodes several views keeps them all alive until its backward: the second
+    goes into the arena after the first (nothing overwritten), and the next step reuses the
+    same chunks from the start."""
+    arena = SavedArena(chunk_bytes=4 << 20)
+    views = (_photo(30), _photo(31))
+    for step in range(2):
+        (loss1, x1), (loss2, x2) = (_forward(taef2, v, True, FULL_RES, arena) for v in views)
+        g1, g2 = torch.autograd.grad(loss1 + loss2, (x1, x2))
+        for g, v in zip((g1, g2), views, strict=True):
+            assert torch.equal(g, _grad(taef2, v, compact=True, min_elements=FULL_RES))
+        if step == 0:
+            mapped = [c.data_ptr() for c in arena.chunks]
+            # Both views' saved maps went into the arena (more than one view's worth).
+            one = SavedArena(chunk_bytes=4 << 20)
+            _grad(taef2, views[0], compact=True, min_elements=FULL_RES, arena=one)
+            assert arena.nbytes > one.nbytes
+    assert [c.data_ptr() for c in arena.chunks] == mapped
+
+
 def test_arena_takes_strided_and_odd_sized_tensors():
     arena = SavedArena(chunk_bytes=1 << 10)
     arena.begin()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from support.floors import saved_psnr_floor
@@ -393,6 +395,24 @@ def test_distort_under_transformations_skips_the_clean_round_trip(tiny_encoder):
     torch.testing.assert_close(plain.protected, kept.protected, atol=1e-5, rtol=0)
     # Unscaled, the loss is minus the attacker's reconstruction error itself.
     assert all(loss < 0 for loss in plain.losses)
+
+
+def test_step_sizes_encode_every_size_in_every_step(tiny_encoder):
+    """With ``step_sizes`` each step's loss is summed over one view per listed size: one
+    encode per view, and the perturbation differs from one size drawn per step."""
+    from support.counting import counting_encodes
+
+    eot = TransformConfig(sizes=(64, 96), jpeg_prob=0.0, blur_prob=0.0, noise_std=0.0)
+    one = ProtectConfig(objective="distort", precision="fp32", transforms=eot, **FAST)
+    both = one.replace(transforms=dataclasses.replace(eot, step_sizes=(64, 96)))
+    x = _image()
+    with counting_encodes(tiny_encoder) as encodes:
+        single = run_to_end(protect(x, [tiny_encoder], one))
+    assert encodes.n == one.steps
+    with counting_encodes(tiny_encoder) as encodes:
+        joint = run_to_end(protect(x, [tiny_encoder], both))
+    assert encodes.n == 2 * both.steps
+    assert not torch.allclose(single.protected, joint.protected)
 
 
 @pytest.mark.real

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -109,3 +111,35 @@ def test_sizes_are_drawn_by_area_unless_weighted() -> None:
         ProtectConfig(transforms=TransformConfig(sizes=(512, 768), size_weights=(1.0,)))
     with pytest.raises(ConfigError, match="size_weights"):
         ProtectConfig(transforms=TransformConfig(sizes=(512, 768), size_weights=(1.0, 0.0)))
+
+
+def test_step_sizes_give_every_step_one_window_per_size() -> None:
+    common = dict(sizes=(512, 768, 1024), shift_px=0, window_px=576 * 360)
+    plain = _pipe(**common)
+    multi = _pipe(**common, step_sizes=(768, 1024, 512, 768))
+    photo = torch.rand(1, 3, 960, 1280)
+    for _ in range(20):
+        d, m = plain.draw(), multi.draw()
+        # The same random numbers as without: the other transformations do not change.
+        assert d == m and d is not None
+        assert plain.views(d) == [d]
+        views = multi.views(m)
+        assert [v.long_side for v in views if v is not None] == [768, 1024, 512, 768]
+        for v in views:
+            assert v is not None
+            share, top, left = v.window
+            assert share == 576 * 360 // 4 and 0 <= top < 1 and 0 <= left < 1
+            assert dataclasses.replace(v, long_side=m.long_side, window=m.window) == m
+            seen = RandomPipeline.apply(photo, v, 1024)
+            assert seen.shape[-2] * seen.shape[-1] <= share
+        # The size listed twice gets two different windows.
+        assert views[0] is not None and views[3] is not None
+        assert views[0].window != views[3].window or m.window[1] == 0.5
+
+
+def test_step_sizes_validation() -> None:
+    with pytest.raises(ConfigError, match="step_sizes"):
+        ProtectConfig(transforms=TransformConfig(step_sizes=(32, 768)))
+    # Four views of a 64 x 128 window would each be under 64 x 64 pixels.
+    with pytest.raises(ConfigError, match="step_sizes"):
+        ProtectConfig(transforms=TransformConfig(window_px=64 * 128, step_sizes=(512,) * 4))

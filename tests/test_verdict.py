@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from cloak.metrics import EncoderScore, Report
@@ -57,6 +59,10 @@ def test_verdict_names_the_sizes_measured_and_what_other_sizes_get() -> None:
         for size in cfg.transforms.sizes:
             assert f"{size}" in v.caveat
     assert "another size" in v.caveat and "crop" in v.caveat
+    # An aimed size that was not measured is named as one where some photos get far less.
+    assert "At 512 px, not measured here, some photos get far less" in v.caveat
+    every = verdict(_report(a, b, dataclasses.replace(a, size=512)), attacked=["taef2"])
+    assert "not measured" not in every.caveat
 
 
 def test_shown_damage_never_reaches_a_threshold_it_misses():
