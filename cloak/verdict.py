@@ -56,7 +56,7 @@ def size_caveat(sizes: Sequence[int]) -> str:
     unmeasured = [str(z) for z in AIMED_SIZES if z not in set(sizes)]
     weaker = (
         f" At {' and '.join(unmeasured)} px, not measured here, some photos get far less damage "
-        "than at the size measured."
+        f"than at {measured} px."
         if unmeasured
         else ""
     )
