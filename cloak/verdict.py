@@ -55,8 +55,8 @@ def size_caveat(sizes: Sequence[int]) -> str:
     aimed = f"{', '.join(rest)} or {last}" if rest else last
     unmeasured = [str(z) for z in AIMED_SIZES if z not in set(sizes)]
     weaker = (
-        f" At {' and '.join(unmeasured)} px, not measured here, some photos get far less damage "
-        f"than at {measured} px."
+        f" At {' and '.join(unmeasured)} px, which were not measured, some photos get far less "
+        f"damage than at {measured} px."
         if unmeasured
         else ""
     )

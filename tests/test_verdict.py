@@ -60,7 +60,7 @@ def test_verdict_names_the_sizes_measured_and_what_other_sizes_get() -> None:
             assert f"{size}" in v.caveat
     assert "another size" in v.caveat and "crop" in v.caveat
     # An aimed size that was not measured is named as one where some photos get far less.
-    assert "At 512 px, not measured here, some photos get far less" in v.caveat
+    assert "At 512 px, which were not measured, some photos get far less" in v.caveat
     every = verdict(_report(a, b, dataclasses.replace(a, size=512)), attacked=["taef2"])
     assert "not measured" not in every.caveat
 
