@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     start = time.perf_counter()
     for k, steps in enumerate(stages):
-        # Stage 1: the preset's own size draws; stage 2: the attacker's sizes equally.
+        # Stage 1: the preset's own size draws; stage 2: the attacker's sizes equally, or
+        # weighted as --weights says.
         weights = () if k == 0 else second
         attack.config = cfg.replace(
             transforms=dataclasses.replace(cfg.transforms, size_weights=weights)
