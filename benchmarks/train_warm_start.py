@@ -34,7 +34,7 @@ from cloak.models import load_encoder
 from cloak.staging import stage
 from cloak.tensors import to_tensor
 from cloak.transforms import RandomPipeline
-from cloak.warm_start import PATTERN_FILES, PERIOD, check_pattern, tiled
+from cloak.warm_start import PATTERN_FILES, PERIOD, check_pattern, read_pattern, tiled
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg")
@@ -93,8 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     u = 0.1 * torch.randn(1, 3, PERIOD, PERIOD)
     if a.init is not None:
         # tanh(u) = the pattern; keep u finite where the pattern sits on +-1.
-        start_pattern = torch.from_numpy(np.load(a.init, allow_pickle=False)).float()
-        u = torch.atanh(check_pattern(start_pattern, str(a.init)).clamp(-0.999, 0.999))
+        u = torch.atanh(read_pattern(a.init).clamp(-0.999, 0.999))
     second = (
         tuple(float(v) for v in a.weights.split(","))
         if a.weights

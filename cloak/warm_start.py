@@ -46,12 +46,22 @@ PATTERN_DIR = Path(__file__).resolve().parent / "patterns"
 def _load(name: str) -> torch.Tensor:
     path = PATTERN_DIR / PATTERN_FILES[name]
     try:
-        arr = np.load(path, allow_pickle=False)
+        return read_pattern(path)
     except (OSError, ValueError) as e:
         raise ConfigError(
             f"warm-start pattern {path} cannot be read ({e}); reinstall Cloak, or protect with "
             "a preset that does not start warm"
         ) from e
+
+
+def read_pattern(path: Path) -> torch.Tensor:
+    """The pattern in the ``.npy`` file ``path``, checked (:func:`check_pattern`).
+
+    Raises:
+        OSError, ValueError: The file cannot be read as an array.
+        ConfigError: It is not a pattern.
+    """
+    arr = np.load(path, allow_pickle=False)
     return check_pattern(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)), str(path))
 
 
