@@ -2,15 +2,20 @@
 
 Each variant is a preset with some :class:`cloak.config.ProtectConfig` fields changed, given as
 ``NAME=JSON``. Every variant protects every photo (the shared photos, cropped to 4:3 and resized
-to a phone-like size), the result is rounded to 8 bits as a saved file would be, and
-:func:`cloak.metrics.measure` scores it against TAEF2 (attacked) and VAElight (held out, never
-seen by the attack, unless a variant names ``"encoders"``)::
+to a phone-like size, or with ``--long`` kept as framed, e.g. ``--photos portraits/img13.jpg``),
+the result is rounded to 8 bits as a saved file would be, and :func:`cloak.metrics.measure`
+scores it against TAEF2 (attacked) and VAElight (held out, never seen by the attack, unless a
+variant names ``"encoders"``)::
 
     python -m benchmarks.sweep \\
         'decoded={}' 'push={"objective": "push"}' 'features={"objective": "features"}' \\
         --photos astronaut.png,coffee.png --size 1152 --json /tmp/sweep.json
 
-A JSON value ``{"preset": "high", ...}`` starts from another preset. Seconds are the wall time of
+A JSON value ``{"preset": "high", ...}`` starts from another preset. ``"transforms"`` changes
+only the fields it names of the preset's own transformations (lists become tuples), e.g.
+``'random={"transforms": {"size_order": [], "spread_windows": false}}'``. ``--attacker
+512,768,1024`` scores every attacker size; the table then gives the direct damage at each, and
+each photo's weakest size. Seconds are the wall time of
 :func:`cloak.engine.protect` with ``--threads`` threads, after a warm-up; compare them only
 within one run.
 """
@@ -18,6 +23,7 @@ within one run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -49,15 +55,16 @@ def run(
     variants: list[tuple[str, dict[str, Any]]],
     photos: list[str],
     size: int,
+    long_side: int,
     models_dir: str,
     threads: int,
-    attacker: int,
+    attackers: list[int],
 ) -> list[dict[str, Any]]:
     import numpy as np
     import torch
-    from PIL import Image
+    from PIL import Image, ImageOps
 
-    from cloak.config import TransformConfig, preset
+    from cloak.config import preset
     from cloak.engine import protect, run_to_end
     from cloak.metrics import OriginalCache, measure
     from cloak.models import load_encoder
@@ -74,9 +81,19 @@ def run(
     tmp = Path(tempfile.mkdtemp(prefix="cloak-sweep-"))
     images = {}
     for name in photos:
-        path = make_photo((size, size * 3 // 4), tmp / f"{Path(name).stem}.jpg", source=name)
-        with Image.open(path) as im:
-            images[name] = to_tensor(np.asarray(im.convert("RGB"), dtype=np.float32) / 255)
+        if long_side:
+            # The photo as it is framed, its long side resized (a portrait stays upright).
+            with Image.open(PHOTOS / name) as im:
+                src = ImageOps.exif_transpose(im).convert("RGB")
+            r = long_side / max(src.size)
+            img = src.resize(
+                (round(src.width * r), round(src.height * r)), Image.Resampling.LANCZOS
+            )
+        else:
+            path = make_photo((size, size * 3 // 4), tmp / f"{Path(name).stem}.jpg", source=name)
+            with Image.open(path) as im:
+                img = im.convert("RGB")
+        images[name] = to_tensor(np.asarray(img, dtype=np.float32) / 255)
     # Warm-up: kernels, bf16 paths and the attack's activation memory.
     warm = preset("standard").replace(device="cpu", steps=2, encoders=("taef2",))
     run_to_end(protect(images[photos[0]][..., :128, :128], [taef2], warm))
@@ -87,7 +104,8 @@ def run(
         o = dict(overrides)
         cfg = preset(o.pop("preset", "standard")).replace(device="cpu", encoders=("taef2",))
         if "transforms" in o:
-            o["transforms"] = TransformConfig(**o["transforms"])
+            fields = {k: tuple(v) if isinstance(v, list) else v for k, v in o["transforms"].items()}
+            o["transforms"] = dataclasses.replace(cfg.transforms, **fields)
         if "encoders" in o:
             o["encoders"] = tuple(o["encoders"])
         cfg = cfg.replace(**o)
@@ -97,7 +115,7 @@ def run(
             saved = quantize(res.protected)
             d = saved - x
             rep = measure(
-                x, saved, [taef2, vaelight], attacker_long_side=attacker, cache=caches[pname]
+                x, saved, [taef2, vaelight], attacker_long_side=attackers, cache=caches[pname]
             )
             row: dict[str, Any] = {
                 "variant": vname,
@@ -112,28 +130,49 @@ def run(
             }
             for s in rep.scores:
                 key = "t" if s.encoder == "taef2" else "v"
-                row[f"{key}_damage_{s.scenario}"] = s.damage_db
-                row[f"{key}_shift_{s.scenario}"] = s.latent_shift
+                if s.size == attackers[0]:
+                    row[f"{key}_damage_{s.scenario}"] = s.damage_db
+                    row[f"{key}_shift_{s.scenario}"] = s.latent_shift
+                if key == "t" and s.scenario == "direct":
+                    row[f"t_damage_direct_{s.size}"] = s.damage_db
+            row["t_damage_weakest"] = min(row[f"t_damage_direct_{z}"] for z in attackers)
             rows.append(row)
             print(format_row(row), flush=True)
     return rows
 
 
+def attacker_sizes(r: dict[str, Any]) -> list[int]:
+    """The attacker sizes a row was scored at, in the order given."""
+    pre = "t_damage_direct_"
+    return [int(k[len(pre) :]) for k in r if k.startswith(pre)]
+
+
 def format_row(r: dict[str, Any]) -> str:
     dmg = " / ".join(f"{r[f't_damage_{s}']:.2f}" for s in SCENARIOS)
     vsh = " / ".join(f"{r[f'v_shift_{s}']:.1f}" for s in SCENARIOS[:2])
+    sizes = attacker_sizes(r)
+    by_size = ""
+    if len(sizes) > 1:
+        each = " / ".join(f"{r[f't_damage_direct_{z}']:.2f}" for z in sizes)
+        by_size = f" {each} | {r['t_damage_weakest']:.2f} |"
     return (
         f"| {r['variant']} | {r['photo']} | {r['psnr']:.2f} | {r['ssim']:.3f} | "
-        f"{r['luma_rms']:.2f} / {r['chroma_rms']:.2f} | {dmg} | "
+        f"{r['luma_rms']:.2f} / {r['chroma_rms']:.2f} | {dmg} |{by_size} "
         f"{r['t_shift_direct']:.1f} | {vsh} | {r['seconds']:.1f} |"
     )
 
 
-HEADER = (
-    "| variant | photo | PSNR | SSIM | change RMS /255 luma / chroma "
-    "| TAEF2 damage dB direct / 1080q80 / 720q70 | TAEF2 shift "
-    "| VAElight (held out) shift direct / 1080q80 | s |\n|---|---|---|---|---|---|---|---|---|"
-)
+def header(attackers: list[int]) -> str:
+    by_size = ""
+    if len(attackers) > 1:
+        sizes = " / ".join(str(z) for z in attackers)
+        by_size = f" TAEF2 damage dB direct at {sizes} px | weakest size |"
+    cols = 9 + (2 if by_size else 0)
+    return (
+        "| variant | photo | PSNR | SSIM | change RMS /255 luma / chroma "
+        f"| TAEF2 damage dB direct / 1080q80 / 720q70 at {attackers[0]} px |{by_size} "
+        "TAEF2 shift | VAElight (held out) shift direct / 1080q80 | s |\n" + "|---" * cols + "|"
+    )
 
 
 def means(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -153,17 +192,33 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("variants", nargs="+", help="NAME=JSON of ProtectConfig overrides")
     p.add_argument("--photos", default=",".join(DEFAULT_PHOTOS))
-    p.add_argument("--size", type=int, default=1152, help="long side of the test photos")
-    p.add_argument("--attacker", type=int, default=768, help="the attacker's long side")
+    p.add_argument("--size", type=int, default=1152, help="long side of the 4:3 test photos")
+    p.add_argument(
+        "--long",
+        type=int,
+        default=0,
+        help="keep each photo's framing instead, its long side resized to this (portraits)",
+    )
+    p.add_argument(
+        "--attacker", default="768", help="the attacker's long side, or several: 512,768,1024"
+    )
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--models-dir", default=str(PHOTOS.parent / "weights"))
     p.add_argument("--json", type=Path)
     a = p.parse_args(argv)
     variants = [parse_variant(v) for v in a.variants]
     photos = [s for s in a.photos.split(",") if s]
-    print(HEADER, flush=True)
-    rows = run(variants, photos, a.size, a.models_dir, a.threads, a.attacker)
-    print("\nMeans:\n" + HEADER)
+    try:
+        attackers = [int(z) for z in a.attacker.split(",") if z]
+    except ValueError:
+        raise SystemExit(
+            f"--attacker {a.attacker!r}: give sizes in pixels, e.g. 512,768,1024"
+        ) from None
+    if not attackers:
+        raise SystemExit("--attacker: give at least one size")
+    print(header(attackers), flush=True)
+    rows = run(variants, photos, a.size, a.long, a.models_dir, a.threads, attackers)
+    print("\nMeans:\n" + header(attackers))
     for m in means(rows):
         print(format_row(m))
     if a.json:

@@ -11,7 +11,7 @@ Adam on the preset's own loss under its own transformations: the same objective,
 attacker sizes as a protection, so the pattern is a start for exactly those steps. Training
 photos: the four sample photos (a cat, a cup, a rocket, an astronaut), each at 1024 and 1600
 px long side and mirrored; the portraits are kept out, so figures measured on them are on
-photos the pattern never saw. Two stages: the preset's size draws (by area), then the three
+photos the pattern never saw. Two stages: the attacker sizes drawn by area, then the three
 attacker sizes drawn equally, from where the first stage ended. Deterministic for a seed.
 """
 
@@ -73,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     out = a.out or ROOT / "cloak" / "patterns" / PATTERN_FILES[a.encoder]
     enc = load_encoder(a.encoder, models_dir=a.models_dir, offline=True)
     cfg = preset(a.preset).replace(device="cpu", encoders=(a.encoder,))
+    # Random size draws and windows: a preset's fixed size order and spread windows serve one
+    # photo's few steps, not training's thousands.
+    cfg = cfg.replace(
+        transforms=dataclasses.replace(cfg.transforms, size_order=(), spread_windows=False)
+    )
     longs: tuple[int, ...] = (1024, 1600)
     stages = [int(v) for v in a.stages.split(",")]
     if a.quick:
@@ -101,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     start = time.perf_counter()
     for k, steps in enumerate(stages):
-        # Stage 1: the preset's own size draws; stage 2: the attacker's sizes equally, or
+        # Stage 1: the sizes drawn by area; stage 2: the attacker's sizes equally, or
         # weighted as --weights says.
         weights = () if k == 0 else second
         attack.config = cfg.replace(

@@ -52,8 +52,10 @@ def _window(x: torch.Tensor, most: int, top: float, left: float) -> torch.Tensor
     r = math.sqrt(most / (h * w))
     wh, ww = max(64, int(h * r) // 8 * 8), max(64, int(w * r) // 8 * 8)
     wh, ww = min(wh, h), min(ww, w)
-    # On the 8-px grid, so the window's latent cells are the whole view's.
-    y0, x0 = int(top * ((h - wh) // 8 + 1)) * 8, int(left * ((w - ww) // 8 + 1)) * 8
+    # On the 8-px grid, so the window's latent cells are the whole view's; 1.0 is the last
+    # position on it (a spread window's far corner).
+    y0 = min(int(top * ((h - wh) // 8 + 1)), (h - wh) // 8) * 8
+    x0 = min(int(left * ((w - ww) // 8 + 1)), (w - ww) // 8) * 8
     return x[..., y0 : y0 + wh, x0 : x0 + ww]
 
 
@@ -82,9 +84,16 @@ class RandomPipeline:
     protected image can go through exactly the same pipeline.
     """
 
+    SPREAD = ((0.0, 0.0), (1.0, 1.0), (0.0, 1.0), (1.0, 0.0), (0.5, 0.5))
+    """Window positions (top, left as fractions of the free room) that ``spread_windows``
+    cycles through: four corners, then the centre."""
+
     def __init__(self, config: TransformConfig, generator: torch.Generator) -> None:
         self.config = config
         self.gen = generator
+        self._drawn = 0
+        self._windows_at: dict[int, int] = {}
+        self._spread_start = -1
 
     def draw(self) -> PipelineDraw | None:
         c = self.config
@@ -96,7 +105,9 @@ class RandomPipeline:
             dy, dx = (int(v) for v in torch.randint(0, c.shift_px + 1, (2,), generator=g))
         scale = _uniform(g, *c.resize)
         long_side = 0
-        if c.sizes:
+        if c.size_order:
+            long_side = c.size_order[self._drawn % len(c.size_order)]
+        elif c.sizes:
             # By default each size in proportion to its area: a step encodes at most one
             # window, so a large view needs more steps than a small one for its windows to
             # cover it.
@@ -113,8 +124,21 @@ class RandomPipeline:
         window = (0, 0.0, 0.0)
         if c.window_px > 0:
             top, left = (float(v) for v in torch.rand((2,), generator=g))
+            if c.spread_windows:
+                top, left = self._spread(long_side)
             window = (c.window_px, top, left)
+        self._drawn += 1
         return PipelineDraw(dy, dx, scale, blur, noise, seed, quality, window, long_side)
+
+    def _spread(self, long_side: int) -> tuple[float, float]:
+        """The next of :attr:`SPREAD` for windows at ``long_side`` (each size keeps its own
+        turn; the first position is drawn once per pipeline)."""
+        if self._spread_start < 0:
+            n = len(self.SPREAD)
+            self._spread_start = int(torch.randint(0, n, (), generator=self.gen))
+        k = self._windows_at.get(long_side, 0)
+        self._windows_at[long_side] = k + 1
+        return self.SPREAD[(self._spread_start + k) % len(self.SPREAD)]
 
     def views(self, d: PipelineDraw | None) -> list[PipelineDraw | None]:
         """What one step encodes for draw ``d``: ``d`` itself, or with ``step_sizes`` one window

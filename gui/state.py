@@ -41,7 +41,7 @@ PRESET_SEEN = {
     "low": "",
     "standard": (
         "Measured on three portraits saved as JPEG (quality 95): PSNR 35.5-36.2 dB, largest "
-        "change 22-28/255. On a flat or smooth background (a white wall, a blue screen, a "
+        "change 22-27/255. On a flat or smooth background (a white wall, a blue screen, a "
         "clear sky) a pattern of lines or a grid shows, even at the fitted size, and skin "
         "looks mottled at 100 %."
     ),

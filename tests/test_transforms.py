@@ -143,3 +143,75 @@ def test_step_sizes_validation() -> None:
     # Four views of a 64 x 128 window would each be under 64 x 64 pixels.
     with pytest.raises(ConfigError, match="step_sizes"):
         ProtectConfig(transforms=TransformConfig(window_px=64 * 128, step_sizes=(512,) * 4))
+
+
+def test_size_order_gives_every_size_its_steps_in_order() -> None:
+    order = (1024, 768, 512, 1024, 768)
+    pipe = _pipe(sizes=(512, 768, 1024), shift_px=0, window_px=576 * 360, size_order=order)
+    drawn = [pipe.draw() for _ in range(12)]
+    assert [d.long_side for d in drawn if d is not None] == list(order * 3)[:12]
+    # Random draws from the same sizes leave a size out of a few steps now and then; the
+    # order never does (a pipeline per seed, as every photo gets).
+    missed = 0
+    for seed in range(40):
+        rnd = RandomPipeline(
+            TransformConfig(sizes=(512, 768, 1024), window_px=576 * 360),
+            torch.Generator().manual_seed(seed),
+        )
+        sizes = {d.long_side for d in (rnd.draw() for _ in range(5)) if d is not None}
+        missed += len(sizes) < 3
+    assert missed > 0
+    with pytest.raises(ConfigError, match="size_order"):
+        ProtectConfig(transforms=TransformConfig(sizes=(512, 768), size_order=(512, 1024)))
+
+
+def test_spread_windows_cover_each_size_view_in_turn() -> None:
+    common = dict(sizes=(512, 1024), shift_px=0, window_px=576 * 360)
+    pipe = _pipe(**common, size_order=(1024, 512), spread_windows=True)
+    # A 1024 px photo whose pixels hold their own index: a window's values say where it is.
+    n = 768 * 1024
+    where = (torch.arange(n, dtype=torch.float64) / n).reshape(1, 1, 768, 1024)
+    covered = torch.zeros(n)
+    spots: dict[int, list[tuple[float, float]]] = {512: [], 1024: []}
+    for _ in range(10):
+        d = pipe.draw()
+        assert d is not None
+        spots[d.long_side].append(d.window[1:])
+        if d.long_side == 1024:
+            taken = RandomPipeline.apply(where, d, 1024)
+            covered[(taken.flatten() * n).round().long()] = 1
+    # Each size goes through the five spots, in the same turn, from the same start.
+    for seen in spots.values():
+        assert set(seen) == set(RandomPipeline.SPREAD)
+    assert spots[512] == spots[1024]
+    # Five windows of about a quarter of the view each cover all of it.
+    assert float(covered.mean()) > 0.97
+
+
+def test_standard_preset_gives_every_photo_each_size_and_spread_windows() -> None:
+    """Whatever the seed, the standard preset's ten steps encode 512 px twice and 768 and
+    1024 px four times each, and each size's windows sit at different places."""
+    from cloak.config import preset
+
+    cfg = preset("standard")
+    for seed in range(5):
+        pipe = RandomPipeline(cfg.transforms, torch.Generator().manual_seed(seed))
+        drawn = [pipe.draw() for _ in range(cfg.steps)]
+        sizes = [d.long_side for d in drawn if d is not None]
+        assert {s: sizes.count(s) for s in set(sizes)} == {512: 2, 768: 4, 1024: 4}
+        for size in (512, 768, 1024):
+            spots = [d.window[1:] for d in drawn if d is not None and d.long_side == size]
+            assert len(set(spots)) == len(spots)
+
+
+def test_a_window_at_the_far_corner_keeps_its_size() -> None:
+    """Spread windows go to top/left 1.0: the last position on the 8-px grid, full size."""
+    common = dict(sizes=(1024,), shift_px=0, window_px=576 * 360, spread_windows=True)
+    pipe = _pipe(**common)
+    x = torch.rand(1, 3, 768, 1024)
+    shapes = set()
+    for _ in range(5):
+        d = pipe.draw()
+        assert d is not None
+        shapes.add(tuple(RandomPipeline.apply(x, d, 1024).shape[-2:]))
+    assert shapes == {(392, 520)}
