@@ -316,11 +316,16 @@ costs the same whatever size is drawn. Exact sizes, not a range: see the comment
 round 6 of docs/attack-notes.md) brings the standard preset back to the time of the 640 px
 standard it replaced, for 0.1-0.4 dB on the weakest portraits."""
 
-STANDARD_ORDER = (1024, 768, 512, 1024, 768, 1024, 512, 768, 1024, 768)
-"""The attacker sizes of the standard preset's ten steps. Drawn at random in proportion to
-their area, ten steps leave 512 px without a step on about one photo in five and with one on
-about a third (1.0-2.3 dB there on three of the ten portraits); in this order every photo
-gets two steps at 512 px and four at 768 and 1024 px."""
+SIZE_ORDER = (1024, 768, 512, 1024, 768, 1024, 512, 768, 1024, 768)
+"""The attacker sizes of consecutive steps of the low, standard and high presets. Drawn at
+random in proportion to their area, ten steps leave 512 px without a step on about one photo in
+five and with one on about a third (1.0-2.3 dB there on three of the ten portraits with the
+standard preset); in this order every photo gets two steps at 512 px and four at 768 and 1024
+px out of ten, and high's 16 steps (the order again from its start) three, six and seven."""
+
+ORDERED_EOT = dataclasses.replace(ATTACKER_EOT, size_order=SIZE_ORDER, spread_windows=True)
+""":data:`ATTACKER_EOT` with the steps' sizes in :data:`SIZE_ORDER` and each size's windows
+spread over its view (docs/attack-notes.md round 10)."""
 
 _PRESET_BASE = ProtectConfig(
     objective="distort", param_scale=2, work_size=1024, steps=10, transforms=ATTACKER_EOT
@@ -334,32 +339,35 @@ PRESETS: dict[str, ProtectConfig] = {
     # (ATTACKER_EOT). Measured on the portraits in docs/attack-notes.md (round 4): against a
     # size drawn from 512-1344 px this roughly doubles the damage at those three sizes and does
     # about as much as before at sizes in between (on img13; less on img58).
+    # Low, standard and high give their steps to the three sizes in a fixed order, 2 : 4 : 4
+    # out of ten, each size's windows spread over its view (ORDERED_EOT; attack-notes round
+    # 10): random draws left a size without a step on some photos.
     # Least visible: 4/255 and a 40 dB PSNR floor.
-    "low": _PRESET_BASE.replace(eps=4 / 255, min_psnr=40.0),
+    "low": _PRESET_BASE.replace(eps=4 / 255, min_psnr=40.0, transforms=ORDERED_EOT),
     # The default: up to 16/255 where texture hides it, 4/255 on flat skin and sky (perceptual
     # floor 0.25), PSNR at least 36 dB: +0.3-0.5 dB over 8/255 everywhere at the same SSIM.
     # It starts from TAEF2's trained universal pattern (cloak.warm_start): on six portraits
     # the pattern never saw, +0.9 / +0.2 / +0.5 dB median at 512 / 768 / 1024 px for the same
     # 10 steps (attack-notes round 8).
-    # Its ten steps go to the three sizes in a fixed order, 2 : 4 : 4, each size's windows
-    # spread over its view (STANDARD_ORDER; attack-notes round 10).
     "standard": _PRESET_BASE.replace(
         eps=16 / 255,
         min_psnr=36.0,
         momentum=0.75,
         perceptual_floor=0.25,
         warm_start=True,
-        transforms=dataclasses.replace(
-            ATTACKER_EOT, size_order=STANDARD_ORDER, spread_windows=True
-        ),
+        transforms=ORDERED_EOT,
     ),
     # Stronger: the same budget map with a 33 dB floor and more steps.
-    "high": _PRESET_BASE.replace(eps=16 / 255, min_psnr=33.0, steps=16, perceptual_floor=0.25),
+    "high": _PRESET_BASE.replace(
+        eps=16 / 255, min_psnr=33.0, steps=16, perceptual_floor=0.25, transforms=ORDERED_EOT
+    ),
     # For the one photo that matters: sign steps fill the 16/255 map (PSNR about 32 dB on
     # portraits, faint grain). 40 steps left the median damage at 768 px under the 10 dB max
     # aims at; more steps raised it mostly at 1024 px, drawing 768 px as often as 1024 px
     # raised it at 768 px (attack-notes round 7): 96 steps with sizes weighted 1:2:2, about
     # 10x the standard's time; what it does on the ten portraits is in docs/EVALUATION.md.
+    # Its sizes are still drawn at random (96 draws give 512 px about 7 steps; an order was
+    # not measured for it).
     "max": _PRESET_BASE.replace(
         eps=16 / 255,
         min_psnr=None,

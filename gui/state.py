@@ -46,8 +46,8 @@ PRESET_SEEN = {
         "looks mottled at 100 %."
     ),
     "high": (
-        "Measured on two portraits saved as JPEG (quality 95): PSNR 33.5-34.1 dB, largest "
-        "change 30-31/255 (33.0-34.7 dB on ten portraits before the save). On a flat or "
+        "Measured on three portraits saved as JPEG (quality 95): PSNR 33.2-34.0 dB, largest "
+        "change 25-29/255 (33.0-34.5 dB on ten portraits before the save). On a flat or "
         "smooth background a grid-like pattern shows even at the fitted "
         "size; at 100 % hair gets colour fringes and skin looks mottled."
     ),

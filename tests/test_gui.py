@@ -566,6 +566,7 @@ def test_preset_notes_state_the_presets_numbers(window: MainWindow):
     for name in ("standard", "high", "max"):
         assert "flat" in preset_note(name) and "background" in preset_note(name)
     assert "largest change 22-27/255" in preset_note("standard")
+    assert "largest change 25-29/255" in preset_note("high")
 
 
 def test_eta_counts_only_the_photos_still_to_do(tmp_path: Path, tiny_encoder):

@@ -188,19 +188,30 @@ def test_spread_windows_cover_each_size_view_in_turn() -> None:
     assert float(covered.mean()) > 0.97
 
 
-def test_standard_preset_gives_every_photo_each_size_and_spread_windows() -> None:
-    """Whatever the seed, the standard preset's ten steps encode 512 px twice and 768 and
-    1024 px four times each, and each size's windows sit at different places."""
+@pytest.mark.parametrize(
+    ("name", "counts"),
+    [
+        ("low", {512: 2, 768: 4, 1024: 4}),
+        ("standard", {512: 2, 768: 4, 1024: 4}),
+        ("high", {512: 3, 768: 6, 1024: 7}),
+    ],
+)
+def test_ordered_presets_give_every_photo_each_size_and_spread_windows(
+    name: str, counts: dict[int, int]
+) -> None:
+    """Whatever the seed, the low and standard presets' ten steps encode 512 px twice and 768
+    and 1024 px four times each (high's 16: three, six, seven), and each size's first five
+    windows sit at five different places."""
     from cloak.config import preset
 
-    cfg = preset("standard")
+    cfg = preset(name)
     for seed in range(5):
         pipe = RandomPipeline(cfg.transforms, torch.Generator().manual_seed(seed))
         drawn = [pipe.draw() for _ in range(cfg.steps)]
         sizes = [d.long_side for d in drawn if d is not None]
-        assert {s: sizes.count(s) for s in set(sizes)} == {512: 2, 768: 4, 1024: 4}
+        assert {s: sizes.count(s) for s in set(sizes)} == counts
         for size in (512, 768, 1024):
-            spots = [d.window[1:] for d in drawn if d is not None and d.long_side == size]
+            spots = [d.window[1:] for d in drawn if d is not None and d.long_side == size][:5]
             assert len(set(spots)) == len(spots)
 
 
