@@ -317,11 +317,12 @@ round 6 of docs/attack-notes.md) brings the standard preset back to the time of 
 standard it replaced, for 0.1-0.4 dB on the weakest portraits."""
 
 SIZE_ORDER = (1024, 768, 512, 1024, 768, 1024, 512, 768, 1024, 768)
-"""The attacker sizes of consecutive steps of the low, standard and high presets. Drawn at
+"""The attacker sizes of consecutive steps of every preset. Drawn at
 random in proportion to their area, ten steps leave 512 px without a step on about one photo in
 five and with one on about a third (1.0-2.3 dB there on three of the ten portraits with the
 standard preset); in this order every photo gets two steps at 512 px and four at 768 and 1024
-px out of ten, and high's 16 steps (the order again from its start) three, six and seven."""
+px out of ten, high's 16 steps (the order again from its start) three, six and seven, and
+max's 96 steps 19, 38 and 39."""
 
 ORDERED_EOT = dataclasses.replace(ATTACKER_EOT, size_order=SIZE_ORDER, spread_windows=True)
 """:data:`ATTACKER_EOT` with the steps' sizes in :data:`SIZE_ORDER` and each size's windows
@@ -339,9 +340,9 @@ PRESETS: dict[str, ProtectConfig] = {
     # (ATTACKER_EOT). Measured on the portraits in docs/attack-notes.md (round 4): against a
     # size drawn from 512-1344 px this roughly doubles the damage at those three sizes and does
     # about as much as before at sizes in between (on img13; less on img58).
-    # Low, standard and high give their steps to the three sizes in a fixed order, 2 : 4 : 4
-    # out of ten, each size's windows spread over its view (ORDERED_EOT; attack-notes round
-    # 10): random draws left a size without a step on some photos.
+    # Every preset gives its steps to the three sizes in a fixed order, 2 : 4 : 4 out of ten,
+    # each size's windows spread over its view (ORDERED_EOT; attack-notes round 10): random
+    # draws left a size without a step on some photos.
     # Least visible: 4/255 and a 40 dB PSNR floor.
     "low": _PRESET_BASE.replace(eps=4 / 255, min_psnr=40.0, transforms=ORDERED_EOT),
     # The default: up to 16/255 where texture hides it, 4/255 on flat skin and sky (perceptual
@@ -364,17 +365,17 @@ PRESETS: dict[str, ProtectConfig] = {
     # For the one photo that matters: sign steps fill the 16/255 map (PSNR about 32 dB on
     # portraits, faint grain). 40 steps left the median damage at 768 px under the 10 dB max
     # aims at; more steps raised it mostly at 1024 px, drawing 768 px as often as 1024 px
-    # raised it at 768 px (attack-notes round 7): 96 steps with sizes weighted 1:2:2, about
-    # 10x the standard's time; what it does on the ten portraits is in docs/EVALUATION.md.
-    # Its sizes are still drawn at random (96 draws give 512 px about 7 steps; an order was
-    # not measured for it).
+    # raised it at 768 px (attack-notes round 7): 96 steps, about 10x the standard's time.
+    # The fixed order (round 10) then gave +1.3 / +1.7 dB median at 768 / 1024 px over sizes
+    # drawn 1 : 2 : 2 by area, -0.4 dB at 512 px; what it does on the ten portraits is in
+    # docs/EVALUATION.md.
     "max": _PRESET_BASE.replace(
         eps=16 / 255,
         min_psnr=None,
         steps=96,
         step_rule="sign",
         perceptual_floor=0.25,
-        transforms=dataclasses.replace(ATTACKER_EOT, size_weights=(1.0, 2.0, 2.0)),
+        transforms=ORDERED_EOT,
     ),
 }
 """Named jobs from the least visible (``low``) to the strongest (``max``); see

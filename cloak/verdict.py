@@ -50,9 +50,9 @@ def size_caveat(sizes: Sequence[int]) -> str:
     6.8 at 1024 px, img54 1.3 against 4.0, the group selfie 2.3 against 8.4 (attack-notes
     round 9). Its fixed size order (round 10) lifted every portrait to about 4 dB or more at
     512 px (img13 3.98), but one size still gets a third less than another on some photos
-    (img49 6.5 dB at 512 px against 10.1 at 1024; img47 3.3 at 768 against 5.3 at 512), and
-    the other presets still draw their sizes at random; so a verdict that did not measure an
-    aimed size says so.
+    (img49 6.5 dB at 512 px against 10.1 at 1024; img47 3.3 at 768 against 5.3 at 512; the
+    other presets, in the same order, have such photos too); so a verdict that did not
+    measure an aimed size says so.
     """
     measured = "/".join(str(z) for z in sorted(set(sizes)))
     *rest, last = [str(z) for z in AIMED_SIZES]

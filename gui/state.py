@@ -52,7 +52,7 @@ PRESET_SEEN = {
         "size; at 100 % hair gets colour fringes and skin looks mottled."
     ),
     "max": (
-        "Measured PSNR 28.8-34.0 dB on ten portraits before the JPEG save (median 31.7): a "
+        "Measured PSNR 28.6-34.1 dB on ten portraits before the JPEG save (median 31.6): a "
         "pattern shows on flat backgrounds and grain on skin."
     ),
 }

@@ -194,14 +194,15 @@ def test_spread_windows_cover_each_size_view_in_turn() -> None:
         ("low", {512: 2, 768: 4, 1024: 4}),
         ("standard", {512: 2, 768: 4, 1024: 4}),
         ("high", {512: 3, 768: 6, 1024: 7}),
+        ("max", {512: 19, 768: 38, 1024: 39}),
     ],
 )
 def test_ordered_presets_give_every_photo_each_size_and_spread_windows(
     name: str, counts: dict[int, int]
 ) -> None:
     """Whatever the seed, the low and standard presets' ten steps encode 512 px twice and 768
-    and 1024 px four times each (high's 16: three, six, seven), and each size's first five
-    windows sit at five different places."""
+    and 1024 px four times each (high's 16: three, six, seven; max's 96: 19, 38, 39), and each
+    size's first five windows sit at five different places."""
     from cloak.config import preset
 
     cfg = preset(name)
