@@ -366,9 +366,9 @@ PRESETS: dict[str, ProtectConfig] = {
     # portraits, faint grain). 40 steps left the median damage at 768 px under the 10 dB max
     # aims at; more steps raised it mostly at 1024 px, drawing 768 px as often as 1024 px
     # raised it at 768 px (attack-notes round 7): 96 steps, about 10x the standard's time.
-    # The fixed order (round 10) then gave +1.3 / +1.7 dB median at 768 / 1024 px over sizes
-    # drawn 1 : 2 : 2 by area, -0.4 dB at 512 px; what it does on the ten portraits is in
-    # docs/EVALUATION.md.
+    # The fixed order (round 10: the same 1 : 2 : 2 share of steps as those random draws, but
+    # exact and interleaved, windows spread) then gave +1.3 / +1.7 dB median at 768 / 1024 px,
+    # -0.4 dB at 512 px; what it does on the ten portraits is in docs/EVALUATION.md.
     "max": _PRESET_BASE.replace(
         eps=16 / 255,
         min_psnr=None,
