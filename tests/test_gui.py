@@ -567,6 +567,9 @@ def test_preset_notes_state_the_presets_numbers(window: MainWindow):
         assert "flat" in preset_note(name) and "background" in preset_note(name)
     assert "largest change 22-27/255" in preset_note("standard")
     assert "largest change 25-29/255" in preset_note("high")
+    # Every preset states what a saved file was measured to be.
+    for name in ("low", "standard", "high", "max"):
+        assert "saved as JPEG (quality 95): PSNR" in preset_note(name)
 
 
 def test_eta_counts_only_the_photos_still_to_do(tmp_path: Path, tiny_encoder):
