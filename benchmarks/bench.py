@@ -76,6 +76,23 @@ SCENARIOS = ("direct", "1080/q80", "720/q70")
 # --------------------------------------------------------------------------- test photos
 
 
+def load_at(path: Path, long_side: int, mirror: bool = False) -> Any:
+    """The photo as framed (EXIF orientation applied), its long side resized to ``long_side``
+    px (Lanczos), mirrored if asked, as a (1, 3, h, w) tensor in [0, 1]."""
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    from cloak.tensors import to_tensor
+
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im).convert("RGB")
+        w, h = im.size
+        s = long_side / max(w, h)
+        im = im.resize((round(w * s), round(h * s)), Image.Resampling.LANCZOS)
+        a = np.asarray(im, dtype=np.float32) / 255
+    return to_tensor(a[:, ::-1].copy() if mirror else a)
+
+
 def make_photo(size: tuple[int, int], dest: Path, seed: int = 0, source: str = SOURCE) -> Path:
     """A phone-like JPEG of ``size`` made from a shared photo: 4:3 crop, resize, mild grain."""
     import numpy as np

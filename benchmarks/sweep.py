@@ -31,7 +31,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench import PHOTOS, make_photo
+from benchmarks.bench import PHOTOS, load_at, make_photo
 
 SCENARIOS = ("direct", "1080/q80", "720/q70")
 DEFAULT_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg")
@@ -62,7 +62,7 @@ def run(
 ) -> list[dict[str, Any]]:
     import numpy as np
     import torch
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     from cloak.config import preset
     from cloak.engine import protect, run_to_end
@@ -82,18 +82,12 @@ def run(
     images = {}
     for name in photos:
         if long_side:
-            # The photo as it is framed, its long side resized (a portrait stays upright).
-            with Image.open(PHOTOS / name) as im:
-                src = ImageOps.exif_transpose(im).convert("RGB")
-            r = long_side / max(src.size)
-            img = src.resize(
-                (round(src.width * r), round(src.height * r)), Image.Resampling.LANCZOS
-            )
-        else:
-            path = make_photo((size, size * 3 // 4), tmp / f"{Path(name).stem}.jpg", source=name)
-            with Image.open(path) as im:
-                img = im.convert("RGB")
-        images[name] = to_tensor(np.asarray(img, dtype=np.float32) / 255)
+            # The photo as it is framed (a portrait stays upright).
+            images[name] = load_at(PHOTOS / name, long_side)
+            continue
+        path = make_photo((size, size * 3 // 4), tmp / f"{Path(name).stem}.jpg", source=name)
+        with Image.open(path) as im:
+            images[name] = to_tensor(np.asarray(im.convert("RGB"), dtype=np.float32) / 255)
     # Warm-up: kernels, bf16 paths and the attack's activation memory.
     warm = preset("standard").replace(device="cpu", steps=2, encoders=("taef2",))
     run_to_end(protect(images[photos[0]][..., :128, :128], [taef2], warm))

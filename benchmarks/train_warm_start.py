@@ -26,29 +26,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
 
+from benchmarks.bench import load_at
 from cloak.config import preset
 from cloak.engine import EncoderAttack
 from cloak.models import load_encoder
 from cloak.staging import stage
-from cloak.tensors import to_tensor
 from cloak.transforms import RandomPipeline
 from cloak.warm_start import PATTERN_FILES, PERIOD, check_pattern, read_pattern, tiled
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg")
-
-
-def load(path: Path, long_side: int, mirror: bool) -> torch.Tensor:
-    """The photo at ``long_side`` px (Lanczos), mirrored if asked, as (1, 3, h, w)."""
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im).convert("RGB")
-        w, h = im.size
-        s = long_side / max(w, h)
-        im = im.resize((round(w * s), round(h * s)), Image.Resampling.LANCZOS)
-        a = np.asarray(im, dtype=np.float32) / 255
-    return to_tensor(a[:, ::-1].copy() if mirror else a)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in SAMPLES:
         for mirror in (False, True):
             for long_side in longs:
-                work = stage(load(a.photos / name, long_side, mirror), [enc], "cpu", cfg.work_size)
+                work = stage(
+                    load_at(a.photos / name, long_side, mirror), [enc], "cpu", cfg.work_size
+                )
                 with torch.no_grad():
                     levels.append(attack.prepared(work.work))
     torch.manual_seed(a.seed)

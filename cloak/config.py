@@ -317,12 +317,12 @@ round 6 of docs/attack-notes.md) brings the standard preset back to the time of 
 standard it replaced, for 0.1-0.4 dB on the weakest portraits."""
 
 SIZE_ORDER = (1024, 768, 512, 1024, 768, 1024, 512, 768, 1024, 768)
-"""The attacker sizes of consecutive steps of every preset. Drawn at
-random in proportion to their area, ten steps leave 512 px without a step on about one photo in
-five and with one on about a third (1.0-2.3 dB there on three of the ten portraits with the
-standard preset); in this order every photo gets two steps at 512 px and four at 768 and 1024
-px out of ten, high's 16 steps (the order again from its start) three, six and seven, and
-max's 96 steps 19, 38 and 39."""
+"""The attacker sizes of consecutive steps of every preset. Drawn at random in proportion to
+their area, ten steps leave 512 px without a step on about one photo in five and with one on
+about a third (1.0-2.3 dB there on three of the ten portraits with the standard preset); in
+this order every photo gets two steps at 512 px and four at 768 and 1024 px out of ten, high's
+16 steps (the order again from its start) three, six and seven, and max's 96 steps 19, 38 and
+39."""
 
 ORDERED_EOT = dataclasses.replace(ATTACKER_EOT, size_order=SIZE_ORDER, spread_windows=True)
 """:data:`ATTACKER_EOT` with the steps' sizes in :data:`SIZE_ORDER` and each size's windows
