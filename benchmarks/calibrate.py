@@ -8,6 +8,14 @@ read off this grid::
 
     python -m benchmarks.calibrate --out docs/img/verdict_calibration.png
 
+``--preset`` and ``--rungs`` (a JSON list of :class:`cloak.config.ProtectConfig` fields, one
+object per rung) climb another ladder: how far one preset goes as its budget grows, e.g. max
+with a larger share of the 16/255 cap on flat areas::
+
+    python -m benchmarks.calibrate --preset max --plots max_budget --photo-column \
+        --rungs '[{}, {"perceptual_floor": 0.5}, {"perceptual_floor": 1.0}]' \
+        --out docs/img/max_budget_views.png
+
 Needs the real weights (``--models-dir``, default ../shared/weights) and the portraits.
 """
 
@@ -25,14 +33,18 @@ from benchmarks.bench import PHOTOS
 
 PORTRAITS = PHOTOS / "portraits"
 DEFAULT_PHOTOS = ("img13.jpg", "img58.jpg", "img30.jpg", "selfie-many-people.jpg")
-LADDER: tuple[tuple[float, float | None, int, str], ...] = (
-    # (eps /255, PSNR floor, steps, step rule): from a faint change to the 16/255 hard cap.
-    (4.0, 40.0, 10, "l2"),
-    (8.0, 36.0, 10, "l2"),
-    (12.0, 33.0, 16, "l2"),
-    (16.0, 30.0, 24, "l2"),
-    (16.0, None, 30, "sign"),
+LADDER: tuple[dict[str, Any], ...] = tuple(
+    # From a faint change to the 16/255 hard cap, on the standard preset.
+    {"eps": eps / 255, "min_psnr": floor, "steps": steps, "step_rule": rule}
+    for eps, floor, steps, rule in (
+        (4.0, 40.0, 10, "l2"),
+        (8.0, 36.0, 10, "l2"),
+        (12.0, 33.0, 16, "l2"),
+        (16.0, 30.0, 24, "l2"),
+        (16.0, None, 30, "sign"),
+    )
 )
+"""The rungs: :class:`cloak.config.ProtectConfig` fields changed from the preset."""
 TILE = 256
 
 
@@ -83,6 +95,9 @@ def run(
     models_dir: str,
     work: dict[str, Any],
     done: Any = None,
+    base_preset: str = "standard",
+    rungs: tuple[dict[str, Any], ...] = LADDER,
+    photo_column: bool = False,
 ) -> Any:
     import torch
     from PIL import ImageFont
@@ -99,7 +114,7 @@ def run(
     work = dict(work)
     if "transforms" in work:
         work["transforms"] = TransformConfig(**work["transforms"])
-    base = preset("standard").replace(device="cpu", encoders=("taef2",), **work)
+    base = preset(base_preset).replace(device="cpu", encoders=("taef2",), **work)
     font = ImageFont.load_default()
     rows: list[list[tuple[Any, str]]] = []
     table: list[dict[str, Any]] = []
@@ -114,8 +129,8 @@ def run(
         o_q = resize_long_side(platform(x, 1080, 80), ATTACKER_LONG_SIDE)
         clean_q = psnr(roundtrip(taef2, o_q), o_q)
         row = [(_crop(o, box), f"{name}: photo"), (_crop(rt_o, box), "AI view of original")]
-        for eps, floor, steps, rule in LADDER:
-            cfg = base.replace(eps=eps / 255, min_psnr=floor, steps=steps, step_rule=rule)
+        for rung, fields in enumerate(rungs):
+            cfg = base.replace(**fields)
             start = time.perf_counter()
             saved = quantize(run_to_end(protect(x, [taef2], cfg)).protected)
             seconds = time.perf_counter() - start
@@ -128,7 +143,8 @@ def run(
             table.append(
                 {
                     "photo": name,
-                    "eps": eps,
+                    "rung": rung,
+                    "eps": cfg.eps * 255,
                     "psnr": psnr(saved, x),
                     "ssim": ssim(saved, x),
                     "seconds": seconds,
@@ -141,6 +157,11 @@ def run(
             )
             print(json.dumps(table[-1]), flush=True)
             row.append((_crop(rt_p, box), f"{dmg:+.1f} dB (face {face_dmg:+.1f})"))
+        if photo_column:
+            # What the last rung costs: the protected photo itself, around the face.
+            s = max(x.shape[-2:]) / max(o.shape[-2:])
+            big = tuple(round(v * s) for v in box)
+            row.append((_crop(saved, big), f"photo: PSNR {table[-1]['psnr']:.1f} dB"))
         rows.append(row)
         if done is not None:
             done(_grid(rows, font), table)
@@ -164,8 +185,9 @@ def _grid(rows: list[list[tuple[Any, str]]], font: Any) -> Any:
     return grid
 
 
-def plot(table: list[dict[str, Any]], out: Path) -> list[Path]:
-    """Damage against PSNR and against seconds, one line per photo plus the median."""
+def plot(table: list[dict[str, Any]], out: Path, name: str = "portraits") -> list[Path]:
+    """Damage against PSNR and against seconds, one line per photo plus the median, as
+    ``damage_vs_psnr_<name>.png`` and ``damage_vs_seconds_<name>.png`` beside ``out``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -174,9 +196,9 @@ def plot(table: list[dict[str, Any]], out: Path) -> list[Path]:
     from cloak.verdict import BROKEN_DB, DEGRADED_DB
 
     paths = []
-    for xkey, xlabel, name in (
-        ("psnr", "PSNR of the protected photo (dB)", "damage_vs_psnr_portraits.png"),
-        ("seconds", "seconds per photo (this machine, shared)", "damage_vs_seconds_portraits.png"),
+    for xkey, xlabel, filename in (
+        ("psnr", "PSNR of the protected photo (dB)", f"damage_vs_psnr_{name}.png"),
+        ("seconds", "seconds per photo (this machine, shared)", f"damage_vs_seconds_{name}.png"),
     ):
         fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
         for photo in dict.fromkeys(r["photo"] for r in table):
@@ -184,11 +206,11 @@ def plot(table: list[dict[str, Any]], out: Path) -> list[Path]:
             ax.plot(
                 [r[xkey] for r in rows], [r["damage"] for r in rows], "o-", alpha=0.5, label=photo
             )
-        levels = sorted({r["eps"] for r in table})
+        levels = sorted({r["rung"] for r in table})
         med = [
             (
-                statistics.median(r[xkey] for r in table if r["eps"] == e),
-                statistics.median(r["damage"] for r in table if r["eps"] == e),
+                statistics.median(r[xkey] for r in table if r["rung"] == e),
+                statistics.median(r["damage"] for r in table if r["rung"] == e),
             )
             for e in levels
         ]
@@ -202,7 +224,7 @@ def plot(table: list[dict[str, Any]], out: Path) -> list[Path]:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        path = out.parent / name
+        path = out.parent / filename
         fig.savefig(path)
         plt.close(fig)
         paths.append(path)
@@ -215,8 +237,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--long-side", type=int, default=1280, help="photos are resized to this")
     p.add_argument("--models-dir", default=str(PHOTOS.parent / "weights"))
     p.add_argument("--work", default="{}", help="JSON of ProtectConfig fields for every level")
+    p.add_argument("--preset", default="standard", help="the preset every rung starts from")
+    p.add_argument("--rungs", help="JSON list of ProtectConfig fields per rung (default: LADDER)")
+    p.add_argument(
+        "--photo-column", action="store_true", help="add the last rung's photo around the face"
+    )
+    p.add_argument("--plots", default="portraits", help="damage_vs_psnr_<this>.png and so on")
     p.add_argument("--out", type=Path, default=Path("docs/img/verdict_calibration.png"))
     a = p.parse_args(argv)
+    rungs = LADDER
+    if a.rungs:
+        rungs = tuple(json.loads(a.rungs))
+        if not rungs or not all(isinstance(r, dict) for r in rungs):
+            raise SystemExit("--rungs: give a JSON list of objects, e.g. '[{}, {\"steps\": 20}]'")
     photos = [s for s in a.photos.split(",") if s]
     a.out.parent.mkdir(parents=True, exist_ok=True)
 
@@ -224,11 +257,13 @@ def main(argv: list[str] | None = None) -> int:
         # After every photo, so an interrupted run still leaves its pictures.
         grid.save(a.out)
         a.out.with_suffix(".json").write_text(json.dumps(table, indent=1))
-        for path in plot(table, a.out):
+        for path in plot(table, a.out, a.plots):
             print(f"wrote {path}", flush=True)
         print(f"wrote {a.out}", flush=True)
 
-    run(photos, a.long_side, a.models_dir, json.loads(a.work), save)
+    run(
+        photos, a.long_side, a.models_dir, json.loads(a.work), save, a.preset, rungs, a.photo_column
+    )
     return 0
 
 

@@ -272,9 +272,9 @@ def test_repr_names_hyperparameters(tiny_encoder):
 def test_real_taef2_protect_damages_round_trip(taef2, astronaut_crop):
     # The standard recipe (decoder in the loop, half-resolution delta, budget map, PSNR floor)
     # on a 96 px crop, against an attacker who sees the crop as it is. EOT is off: its draws
-    # (attacker sizes 512-1344 px) are made for photos, not 96 px crops. With the attacker's
-    # size known the recipe must reach the damage target the presets aim at on photos; across
-    # unknown sizes it does not (docs/attack-notes.md, round 3).
+    # (attacker sizes 512, 768 and 1024 px) are made for photos, not 96 px crops. With the
+    # attacker's size known the recipe must reach the damage target the presets aim at on
+    # photos; across unknown sizes it does not (docs/attack-notes.md, round 3).
     cfg = preset("standard").replace(
         encoders=("taef2",),
         device="cpu",
