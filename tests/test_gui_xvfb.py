@@ -91,3 +91,38 @@ def test_screenshot_under_xvfb(tmp_path: Path):
     err = np.abs(drawn[24:] - protected[24:]).mean()
     other = np.abs(drawn[24:] - protected[24:, ::-1]).mean()  # a different picture
     assert err < 8 < other, f"the canvas does not show the protected photo ({err:.1f}, {other:.1f})"
+
+
+@pytest.mark.xvfb
+@pytest.mark.real
+def test_app_tour_under_xvfb(models_dir: Path, tmp_path: Path):
+    """benchmarks/app_tour.py drives the real window through every situation it documents
+    (real weights, three real portraits) and writes a screenshot of each."""
+    xvfb = shutil.which("xvfb-run")
+    if xvfb is None:
+        pytest.fail("xvfb-run is missing: install the xvfb package (CI does)")
+    out = tmp_path / "tour"
+    env = dict(os.environ, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    env.pop("QT_QPA_PLATFORM", None)
+    cmd = [xvfb, "-a", "-s", "-screen 0 1600x1000x24", "env", "QT_QPA_PLATFORM=xcb"]
+    cmd += [sys.executable, "-m", "benchmarks.app_tour", "--out", str(out), "--format", "jpg"]
+    cmd += ["--models-dir", str(models_dir)]
+    patience = float(os.environ.get("CLOAK_TEST_PATIENCE_S", "1200"))
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(cmd, env=env, cwd=repo, capture_output=True, text=True, timeout=patience)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    said = proc.stdout
+    shots = sorted(p.name for p in out.glob("*.jpg"))
+    assert len(shots) == 11 and shots[0] == "01-opened.jpg", shots
+    for shot in shots:
+        with Image.open(out / shot) as im:
+            assert np.asarray(im.convert("RGB")).std() > 10, f"{shot} looks blank"
+    assert "is not protected yet" in said  # the photo given at start shows before Protect
+    m = re.search(r"shown ([\d.]+) s after it was saved", said)
+    assert m and float(m[1]) <= 1.0, said
+    assert "AI view and edit damage: measur" in said  # "measuring…" or "measured when the run ends"
+    assert "asked: Replace the protected copy?" in said
+    assert "Kept the protected copy as it is." in said
+    assert "Failed photos wait for Protect > Retry failed." in said
+    assert "Cancelled. 0 protected" in said and "progress bar after the cancel: 0 of" in said
+    assert "No encoder is on this computer yet" in said
