@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -45,6 +46,14 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--photos: name three portraits")
     a.out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="cloak-tour-"))
+    try:
+        return _tour(a, names, scratch)
+    finally:
+        # The protected copies and the settings of the tour go with it.
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _tour(a: argparse.Namespace, names: list[str], scratch: Path) -> int:
     # Nothing of the person's: settings, weights cache and protected copies all in scratch.
     os.environ["XDG_CACHE_HOME"] = str(scratch / "cache")
     os.environ.pop("CLOAK_MODELS_DIR", None)
