@@ -117,12 +117,11 @@ def _tour(a: argparse.Namespace, names: list[str], scratch: Path) -> int:
     says(win)
 
     # 2. Protect: the result shows the moment it is saved, the scores fill in after.
-    shown: dict[str, float] = {}
-    win.photo_shown.connect(lambda uid, s: shown.setdefault("s", s))
     first: dict[str, Any] = {}
 
-    def on_shown(_uid: int, _s: float) -> None:
+    def on_shown(_uid: int, seconds: float) -> None:
         if not first:
+            first["s"] = seconds
             first["text"] = win.compare.scores.text()
             first["status"] = win.status.text()
             shoot(win, "02-done-measuring", "the moment the photo is saved")
@@ -135,7 +134,7 @@ def _tour(a: argparse.Namespace, names: list[str], scratch: Path) -> int:
     print(f"status: {first['status']}\nbeside the pictures: {_plain(first['text'])}")
     analysed = wait_until(lambda: win.queue.item(0).ai is not None and not win.busy)
     print(
-        f"protect (click to saved) {protect_s:.1f} s; shown {shown.get('s', float('nan')):.3f} s"
+        f"protect (click to saved) {protect_s:.1f} s; shown {first['s']:.3f} s"
         f" after it was saved; AI view and scores {analysed:.1f} s later"
         f" ({analysed / protect_s:.0%} of the protection)"
     )

@@ -76,9 +76,10 @@ SCENARIOS = ("direct", "1080/q80", "720/q70")
 # --------------------------------------------------------------------------- test photos
 
 
-def load_at(path: Path, long_side: int, mirror: bool = False) -> Any:
+def load_at(path: Path, long_side: int, mirror: bool = False, upscale: bool = True) -> Any:
     """The photo as framed (EXIF orientation applied), its long side resized to ``long_side``
-    px (Lanczos), mirrored if asked, as a (1, 3, h, w) tensor in [0, 1]."""
+    px (Lanczos; without ``upscale`` a smaller photo keeps its size), mirrored if asked, as a
+    (1, 3, h, w) tensor in [0, 1]."""
     import numpy as np
     from PIL import Image, ImageOps
 
@@ -88,7 +89,8 @@ def load_at(path: Path, long_side: int, mirror: bool = False) -> Any:
         im = ImageOps.exif_transpose(im).convert("RGB")
         w, h = im.size
         s = long_side / max(w, h)
-        im = im.resize((round(w * s), round(h * s)), Image.Resampling.LANCZOS)
+        if upscale or s < 1.0:
+            im = im.resize((round(w * s), round(h * s)), Image.Resampling.LANCZOS)
         a = np.asarray(im, dtype=np.float32) / 255
     return to_tensor(a[:, ::-1].copy() if mirror else a)
 

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench import PHOTOS
+from benchmarks.bench import PHOTOS, load_at
 
 PORTRAITS = PHOTOS / "portraits"
 DEFAULT_PHOTOS = ("img13.jpg", "img58.jpg", "img30.jpg", "selfie-many-people.jpg")
@@ -46,21 +46,6 @@ LADDER: tuple[dict[str, Any], ...] = tuple(
 )
 """The rungs: :class:`cloak.config.ProtectConfig` fields changed from the preset."""
 TILE = 256
-
-
-def _load(name: str, long_side: int) -> Any:
-    import numpy as np
-    from PIL import Image, ImageOps
-
-    from cloak.metrics import to_tensor
-
-    with Image.open(PORTRAITS / name) as im:
-        im = ImageOps.exif_transpose(im).convert("RGB")
-        s = min(1.0, long_side / max(im.size))
-        if s < 1.0:
-            size = (round(im.size[0] * s), round(im.size[1] * s))
-            im = im.resize(size, Image.Resampling.LANCZOS)
-        return to_tensor(np.asarray(im, dtype=np.float32) / 255)
 
 
 def _crop(x: Any, box: tuple[int, int, int, int]) -> Any:
@@ -119,7 +104,7 @@ def run(
     rows: list[list[tuple[Any, str]]] = []
     table: list[dict[str, Any]] = []
     for name in photos:
-        x = _load(name, long_side)
+        x = load_at(PORTRAITS / name, long_side, upscale=False)
         o = resize_long_side(x, ATTACKER_LONG_SIDE)
         box = _face_box(o)
         rt_o = roundtrip(taef2, o)

@@ -21,22 +21,26 @@ def _photo(path: Path) -> Path:
     return path
 
 
-@pytest.mark.xvfb
-def test_screenshot_under_xvfb(tmp_path: Path):
+def _under_xvfb(tmp_path: Path) -> tuple[list[str], dict[str, str], float]:
+    """The command prefix that runs a program on a fresh virtual X server with Qt's xcb
+    platform, an environment whose home and settings are in ``tmp_path``, and the patience."""
     xvfb = shutil.which("xvfb-run")
     if xvfb is None:
         pytest.fail("xvfb-run is missing: install the xvfb package (CI does)")
-    out = tmp_path / "shot.png"
     env = dict(os.environ, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"))
-    env["OMP_NUM_THREADS"] = "1"
     env.pop("QT_QPA_PLATFORM", None)
+    prefix = [xvfb, "-a", "-s", "-screen 0 1600x1000x24", "env", "QT_QPA_PLATFORM=xcb"]
+    # Waits for the program to exit (its own event), with one generous limit for a slow CPU.
+    return prefix, env, float(os.environ.get("CLOAK_TEST_PATIENCE_S", "1200"))
+
+
+@pytest.mark.xvfb
+def test_screenshot_under_xvfb(tmp_path: Path):
+    prefix, env, patience = _under_xvfb(tmp_path)
+    out = tmp_path / "shot.png"
+    env["OMP_NUM_THREADS"] = "1"
     cmd = [
-        xvfb,
-        "-a",
-        "-s",
-        "-screen 0 1600x1000x24",
-        "env",
-        "QT_QPA_PLATFORM=xcb",
+        *prefix,
         sys.executable,
         "-m",
         "cloak.gui.app",
@@ -51,8 +55,6 @@ def test_screenshot_under_xvfb(tmp_path: Path):
         "--view",
         "side",
     ]
-    # Waits for the app to exit (its own event), with one generous limit for a slow shared CPU.
-    patience = float(os.environ.get("CLOAK_TEST_PATIENCE_S", "1200"))
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=patience)
     assert proc.returncode == 0, proc.stderr[-2000:]
     m = re.search(r"window (\d+)x(\d+) dpr ([\d.]+)", proc.stdout)
@@ -98,16 +100,10 @@ def test_screenshot_under_xvfb(tmp_path: Path):
 def test_app_tour_under_xvfb(models_dir: Path, tmp_path: Path):
     """benchmarks/app_tour.py drives the real window through every situation it documents
     (real weights, three real portraits) and writes a screenshot of each."""
-    xvfb = shutil.which("xvfb-run")
-    if xvfb is None:
-        pytest.fail("xvfb-run is missing: install the xvfb package (CI does)")
+    prefix, env, patience = _under_xvfb(tmp_path)
     out = tmp_path / "tour"
-    env = dict(os.environ, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"))
-    env.pop("QT_QPA_PLATFORM", None)
-    cmd = [xvfb, "-a", "-s", "-screen 0 1600x1000x24", "env", "QT_QPA_PLATFORM=xcb"]
-    cmd += [sys.executable, "-m", "benchmarks.app_tour", "--out", str(out), "--format", "jpg"]
-    cmd += ["--models-dir", str(models_dir)]
-    patience = float(os.environ.get("CLOAK_TEST_PATIENCE_S", "1200"))
+    cmd = [*prefix, sys.executable, "-m", "benchmarks.app_tour", "--out", str(out)]
+    cmd += ["--format", "jpg", "--models-dir", str(models_dir)]
     repo = Path(__file__).resolve().parents[1]
     proc = subprocess.run(cmd, env=env, cwd=repo, capture_output=True, text=True, timeout=patience)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
