@@ -11,20 +11,41 @@ from PIL import Image, ImageDraw, ImageFont
 from cloak.metrics import ATTACKER_LONG_SIDE, psnr, roundtrip
 from cloak.models.base import AutoEncoder
 from cloak.tensors import to_array
+from cloak.tiling import iter_bands
 from cloak.transforms import resize_long_side
 
 TILE = 384
 
 
+def change_map(original: torch.Tensor, protected: torch.Tensor, gain: float) -> torch.Tensor:
+    """The amplified per-pixel change ``clamp(gain * |d|, 0, 1)``, max over channels, as a
+    (1, 1, H, W) map; computed in row bands, so a 12 MP pair needs no full-size 3-channel
+    difference temporaries (150 MB each), only the one-channel result (50 MB)."""
+    if original.shape != protected.shape:
+        raise ValueError(
+            f"images differ in shape: {tuple(original.shape)}, {tuple(protected.shape)}"
+        )
+    n, _, h, w = original.shape
+    out = torch.empty(n, 1, h, w, dtype=torch.float32, device=original.device)
+    for start, stop in iter_bands(h):
+        d = protected[..., start:stop, :].float() - original[..., start:stop, :].float()
+        band = out[..., start:stop, :]
+        torch.amax(d.abs_(), dim=1, keepdim=True, out=band)
+        band.mul_(gain).clamp_(0, 1)
+    return out
+
+
+def colourise(change: torch.Tensor) -> torch.Tensor:
+    """A (N, 1, H, W) change in [0, 1] as a (N, 3, H, W) heat image: black, red, yellow, white."""
+    r = (change * 3).clamp(0, 1)
+    g = (change * 3 - 1).clamp(0, 1)
+    b = (change * 3 - 2).clamp(0, 1)
+    return torch.cat([r, g, b], dim=1)
+
+
 def heatmap(original: torch.Tensor, protected: torch.Tensor, gain: float = 10.0) -> torch.Tensor:
     """The amplified per-pixel change |d| (max over channels) as a (1, 3, H, W) heat image."""
-    d = (protected - original).abs().amax(dim=1, keepdim=True) * gain
-    d = d.clamp(0, 1)
-    # Black -> red -> yellow -> white.
-    r = (d * 3).clamp(0, 1)
-    g = (d * 3 - 1).clamp(0, 1)
-    b = (d * 3 - 2).clamp(0, 1)
-    return torch.cat([r, g, b], dim=1)
+    return colourise(change_map(original, protected, gain))
 
 
 def _tile(x: torch.Tensor, label: str, size: int) -> Image.Image:

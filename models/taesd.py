@@ -104,6 +104,49 @@ def build_decoder(latent_channels: int, pooled: bool = False, f32: bool = False)
     return nn.Sequential(*layers)
 
 
+BAND_ROWS = 192
+"""Full-resolution rows per band when an image is run without gradients (see :func:`in_bands`)."""
+BAND_MIN_PIXELS = 512 * 512
+"""Images with at most this many pixels run whole: bands would save little there."""
+
+
+def in_bands(
+    stage: nn.Module, x: torch.Tensor, factor: int, halo: int, out_rows: int
+) -> torch.Tensor:
+    """``stage(x)`` for a stage of local layers (3x3 convs, nearest 2x upsamples, stride-2
+    convs), computed a band of output rows at a time.
+
+    ``factor``: output rows per input row (2), or input rows per output row (-2, a stride-2
+    stage). Each band reads ``halo`` more input rows on each side, which must cover the stage's
+    reach, and keeps only its own rows, so the result equals ``stage(x)``: rows near a cut see
+    real neighbours, rows at the image's edges its zero padding, as in one pass. Only one
+    band's 64-channel maps exist at a time (a 1024 x 683 round trip's full-resolution maps are
+    180 MB each, several alive at once).
+    """
+    h = int(x.shape[-2])
+    down = factor < 0
+    s = -factor if down else factor
+    h_out = -(-h // s) if down else h * s
+    out: torch.Tensor | None = None
+    for a in range(0, h_out, out_rows):
+        b = min(a + out_rows, h_out)
+        if down:
+            lo, hi = max(0, a * s - halo), min(h, b * s + halo)
+            off = lo // s
+        else:
+            lo, hi = max(0, a // s - halo), min(h, -(-b // s) + halo)
+            off = lo * s
+        y = stage(x[..., lo:hi, :])
+        if out is None:
+            shape = (y.shape[0], y.shape[1], h_out, y.shape[-1])
+            last = y.is_contiguous(memory_format=torch.channels_last)
+            fmt = torch.channels_last if last else torch.contiguous_format
+            out = torch.empty(shape, dtype=y.dtype, device=y.device, memory_format=fmt)
+        out[..., a:b, :] = y[..., a - off : b - off, :]
+    assert out is not None
+    return out
+
+
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Read a plain state dict from ``.safetensors`` or ``.pth`` (never unpickling code)."""
     try:
@@ -166,13 +209,29 @@ class TAESD(AutoEncoder):
     def has_decoder(self) -> bool:
         return self.decoder is not None
 
+    def _banded(self, pixels: int) -> bool:
+        """Whether to run the full-resolution stages in bands: without gradients (the
+        measurement, not the attack) on a large image, in the /8 layout."""
+        return (
+            not torch.is_grad_enabled() and pixels > BAND_MIN_PIXELS and self.spec.downsample == 8
+        )
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
+        if not self._banded(x.shape[-2] * x.shape[-1]):
+            return self.encoder(x)
+        # conv, block (reach 1 + 3 rows), then the stride-2 conv (1 row): 6 rows, even so
+        # that every band starts on the stride.
+        h = in_bands(self.encoder[:3], x, -2, 6, BAND_ROWS // 2)
+        return self.encoder[3:](h)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         if self.decoder is None:
             raise NotImplementedError(f"{self.name} was loaded without its decoder")
-        return self.decoder(z).clamp(0, 1)
+        if not self._banded(z.shape[-2] * z.shape[-1] * 64):
+            return self.decoder(z).clamp(0, 1)
+        # The last upsample, conv, block and conv reach 5 full-resolution rows: 3 half-rows.
+        h = self.decoder[:-4](z)
+        return in_bands(self.decoder[-4:], h, 2, 4, BAND_ROWS).clamp(0, 1)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Outputs of the last block at each resolution, then the latent."""

@@ -796,3 +796,21 @@ def test_saved_file_figures_are_those_of_the_file_written(qtbot, window: MainWin
     written = to_tensor(load_photo(item.dest).rgb)
     assert item.result.linf_255 == pytest.approx(linf_255(written, original))
     assert item.result.psnr == pytest.approx(psnr(written, original))
+
+
+def test_pictures_of_a_large_pair_are_display_size_and_show_the_change() -> None:
+    """The compare view's pictures of a pair larger than the display size: all three at display
+    size, and the heat lights up where the photo changed (and stays black elsewhere)."""
+    import torch
+
+    from cloak.gui.worker import DISPLAY_LONG_SIDE, pictures_of
+
+    original = torch.full((1, 3, 1200, 2000), 0.5)
+    protected = original.clone()
+    protected[..., :600, :1000] += 8 / 255  # the top-left quarter changed by 8/255
+    pics = pictures_of(7, original, protected)
+    for arr in (pics.original, pics.protected, pics.heat):
+        assert arr is not None and arr.shape == (960, DISPLAY_LONG_SIDE, 3)
+    assert pics.heat is not None
+    assert pics.heat[:400, :700, 0].min() > 200  # x10 of 8/255 is about a third: red
+    assert pics.heat[600:, 1000:].max() == 0

@@ -76,3 +76,20 @@ def test_band_differences_match_psnr_and_linf():
     assert abs(10 * math.log10(1 / mse) - psnr(a, b)) < 1e-4
     assert abs(largest * 255 - linf_255(a, b)) < 1e-4
     assert band_differences(a, a) == (0.0, 0.0)
+
+
+def test_heatmap_by_bands_equals_the_full_size_formula() -> None:
+    """The change map is computed in row bands (no full-size 3-channel temporaries); the heat
+    image equals the one-pass formula, over a height that is not a multiple of the band."""
+    from cloak.compare import change_map, heatmap
+    from cloak.tiling import BAND_ROWS
+
+    torch.manual_seed(0)
+    a = torch.rand(1, 3, BAND_ROWS * 2 + 37, 50)
+    b = (a + (torch.rand_like(a) - 0.5) * 0.1).clamp(0, 1)
+    d = ((b - a).abs().amax(dim=1, keepdim=True) * 10.0).clamp(0, 1)
+    expected = torch.cat([(d * 3).clamp(0, 1), (d * 3 - 1).clamp(0, 1), (d * 3 - 2).clamp(0, 1)], 1)
+    assert torch.equal(change_map(a, b, 10.0), d)
+    assert torch.equal(heatmap(a, b, 10.0), expected)
+    with pytest.raises(ValueError, match="differ in shape"):
+        change_map(a, b[..., :-1, :], 10.0)
