@@ -77,7 +77,6 @@ def autocast(device: torch.device, enabled: bool) -> Iterator[None]:
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
-_M_ARENA_MAX = -8
 
 
 @functools.cache
@@ -104,11 +103,6 @@ def keep_freed_memory() -> bool:
         return False
     ok = mallopt(_M_MMAP_MAX, 0) == 1
     ok = mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1 and ok
-    # One arena for every thread: the app protects and measures in worker threads, whose own
-    # arenas are made of 64 MB heaps; a step's 50 MB maps then take a heap each and large
-    # blocks bypass the settings above (fresh pages every time). In the one arena they reuse
-    # the same warm pages as in the command line.
-    ok = mallopt(_M_ARENA_MAX, 1) == 1 and ok
     return ok
 
 
