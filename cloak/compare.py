@@ -19,7 +19,7 @@ TILE = 384
 
 def change_map(original: torch.Tensor, protected: torch.Tensor, gain: float) -> torch.Tensor:
     """The amplified per-pixel change ``clamp(gain * |d|, 0, 1)``, max over channels, as a
-    (1, 1, H, W) map; computed in row bands, so a 12 MP pair needs no full-size 3-channel
+    (N, 1, H, W) map; computed in row bands, so a 12 MP pair needs no full-size 3-channel
     difference temporaries (150 MB each), only the one-channel result (50 MB)."""
     if original.shape != protected.shape:
         raise ValueError(
