@@ -93,13 +93,13 @@ def _session(a: argparse.Namespace, photos: list[Path], scratch: Path) -> int:
     from cloak.device import configure_process
 
     configure_process()
+    from PIL import Image
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     import cloak.device
     from cloak.gui.main_window import MainWindow
     from cloak.gui.worker import ModelLoader
-    from cloak.photo_io import load_photo
 
     if a.fp32:
         # The app's precision is "auto": a CPU without bf16 is what it then sees.
@@ -152,8 +152,8 @@ def _session(a: argparse.Namespace, photos: list[Path], scratch: Path) -> int:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for i, photo in enumerate(copies):
-        h, w = load_photo(photo).rgb.shape[:2]
-        mp = h * w / 1e6
+        with Image.open(photo) as im:  # the header only: no pixels in this process's heap
+            mp = im.size[0] * im.size[1] / 1e6
         row = win.queue.rowCount()
         if win.add_paths([photo]) != 1:
             raise SystemExit(f"{photo}: the queue did not take it")
