@@ -75,6 +75,21 @@ class SavedArena:
         self._live.add(out)
         return out
 
+    def store_signs(self, t: torch.Tensor) -> torch.Tensor:
+        """``t > 0`` as a bool tensor (same shape and strides), written straight into the arena
+        (no temporary) when it can go there: a quarter of ``t``'s float32 bytes."""
+        dense = t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)
+        if self._chunk < 0 or t.device.type != "cpu" or not dense:
+            return t.detach() > 0
+        n = -(-t.numel() // (2 * _ALIGN)) * _ALIGN  # bf16 elements holding numel bytes
+        chunk = self._room(n)
+        raw = chunk[self._used : self._used + n].view(torch.uint8)[: t.numel()]
+        out = raw.view(torch.bool).as_strided(t.shape, t.stride())
+        self._used += n
+        torch.gt(t.detach(), 0, out=out)
+        self._live.add(out)
+        return out
+
     def _room(self, n: int) -> torch.Tensor:
         while self._chunk < len(self.chunks):
             chunk = self.chunks[self._chunk]
@@ -91,7 +106,9 @@ class SavedArena:
 
 @contextlib.contextmanager
 def compact_saved_activations(
-    min_elements: int = COMPACT_MIN_ELEMENTS, arena: SavedArena | None = None
+    min_elements: int = COMPACT_MIN_ELEMENTS,
+    arena: SavedArena | None = None,
+    relu_signs: bool = False,
 ) -> Iterator[None]:
     """Keep the large float32 tensors autograd saves for backward in bf16 (half the memory).
 
@@ -103,9 +120,16 @@ def compact_saved_activations(
     to bf16, as under bf16 autocast. A tensor saved twice (a ReLU output that feeds a
     convolution) is stored once. Small tensors and weights are kept as they are.
 
+    With ``relu_signs`` a ReLU's output is kept as its sign alone (one byte, a quarter of
+    float32, half of bf16) and given back as 0 / 1: for a model whose ReLU outputs only ReLU's
+    backward and frozen convolutions read (:attr:`AutoEncoder.relu_signs_suffice`), the
+    gradient is again unchanged. Only what is saved inside this context is kept so: a loss
+    computed after it (on the features :func:`encode` returns) keeps its own values.
+
     Args:
         min_elements: Compact float32 tensors with at least this many elements.
         arena: Where the bf16 copies go (see :class:`SavedArena`); None: fresh tensors.
+        relu_signs: Keep ReLU outputs as signs (see above).
     """
     cache: dict[tuple[Any, ...], tuple[weakref.ref[torch.Tensor], torch.Tensor]] = {}
     if arena is not None:
@@ -118,7 +142,12 @@ def compact_saved_activations(
         hit = cache.get(key)
         # The weak reference tells a live tensor from a freed one whose memory was reused.
         if hit is None or hit[0]() is not t:
-            small = arena.store(t) if arena is not None else t.detach().to(torch.bfloat16)
+            if relu_signs and type(t.grad_fn).__name__ == "ReluBackward0":
+                small = arena.store_signs(t) if arena is not None else t.detach() > 0
+            elif arena is not None:
+                small = arena.store(t)
+            else:
+                small = t.detach().to(torch.bfloat16)
             hit = cache[key] = (weakref.ref(t), small)
         return (hit[1],)
 
@@ -154,9 +183,13 @@ def encode(
     if x.device.type == "cpu":
         x = x.contiguous(memory_format=torch.channels_last)
     compact = torch.is_grad_enabled() and not bf16
+    # The losses read what this returns outside these hooks, so they keep their values.
+    signs = compact and enc.relu_signs_suffice
     with (
         autocast(x.device, bf16),
-        compact_saved_activations(arena=arena) if compact else contextlib.nullcontext(),
+        compact_saved_activations(arena=arena, relu_signs=signs)
+        if compact
+        else contextlib.nullcontext(),
     ):
         if mode == "features":
             out = enc.features(x)

@@ -94,6 +94,14 @@ class AutoEncoder(nn.Module):
     def has_decoder(self) -> bool:
         return False
 
+    @property
+    def relu_signs_suffice(self) -> bool:
+        """True when, in :meth:`encode` and :meth:`decode`, every ReLU output is read only by
+        ReLU's own backward (its sign) and by frozen convolutions, upsamples and additions
+        (which do not read it for the input's gradient): backward may then keep only the signs
+        (see :func:`cloak.encoding.compact_saved_activations`). False unless a layout says so."""
+        return False
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 

@@ -209,6 +209,13 @@ class TAESD(AutoEncoder):
     def has_decoder(self) -> bool:
         return self.decoder is not None
 
+    @property
+    def relu_signs_suffice(self) -> bool:
+        # ReLU outputs feed 3x3 and 1x1 convolutions (frozen: the weights are loaded with
+        # requires_grad off), nearest upsamples, residual additions and the next ReLU; the
+        # GroupNorm of TAEF2's pool branch reads a convolution's output, not a ReLU's.
+        return not any(p.requires_grad for p in self.parameters())
+
     def _banded(self, pixels: int) -> bool:
         """Whether to run the full-resolution stages in bands: without gradients (the
         measurement, not the attack) on a large image, in the /8 layout."""

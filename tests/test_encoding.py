@@ -135,3 +135,34 @@ def test_arena_takes_strided_and_odd_sized_tensors():
     # A view that is not dense (every other column) is copied as before, not put in the arena.
     sparse = torch.randn(4, 8)[:, ::2]
     assert torch.equal(arena.store(sparse), sparse.to(torch.bfloat16))
+
+
+@pytest.mark.real
+def test_relu_signs_keep_taef2_gradient_exactly_in_a_quarter_of_the_bytes(taef2):
+    """ReLU outputs kept as their signs (one byte) in the arena: the gradient is PyTorch's own,
+    bit for bit, on every step that reuses the arena, and the arena holds about 0.6 of what bf16
+    copies need (the upsamples' outputs that the decoder's convolutions save stay in bf16)."""
+    assert taef2.relu_signs_suffice
+    x0 = torch.rand(1, 3, 128, 192, generator=torch.Generator().manual_seed(5))
+    plain = _grad(taef2, x0, compact=False)
+    sizes = {}
+    for signs in (False, True):
+        arena = SavedArena()
+        for _ in range(2):
+            x = x0.clone().requires_grad_(True)
+            with compact_saved_activations(64 * 128 * 192 // 4, arena, relu_signs=signs):
+                y = taef2.decode(taef2.encode(x))
+            (grad,) = torch.autograd.grad(-(y - x0).square().mean(), x)
+            assert torch.equal(grad, plain)
+        sizes[signs] = arena._used
+    assert sizes[True] < 0.7 * sizes[False]
+
+
+@pytest.mark.real
+def test_relu_signs_only_for_frozen_weights(taef2, monkeypatch):
+    """A convolution whose weights take gradients reads its input (a ReLU output) for them:
+    a TAESD model with any trainable weight does not declare relu_signs_suffice."""
+    assert taef2.relu_signs_suffice
+    p = next(iter(taef2.parameters()))
+    monkeypatch.setattr(p, "requires_grad", True)
+    assert not taef2.relu_signs_suffice
