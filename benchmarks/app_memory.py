@@ -160,7 +160,9 @@ def _session(a: argparse.Namespace, photos: list[Path], scratch: Path) -> int:
         sampler.phase = f"protect {i}"
         t0 = time.perf_counter()
         win.protect()
-        wait_until(lambda r=row: win.queue.item(r).status == "done" and not win.busy)
+        wait_until(lambda r=row: win.queue.item(r).status in ("done", "failed") and not win.busy)
+        if win.queue.item(row).status != "done":
+            raise SystemExit(f"{photo.name}: not protected: {win.queue.item(row).message}")
         t1 = time.perf_counter()
         sampler.phase = f"measure {i}"
         # The finished photo selected, as a person looks at it: its AI view and scores.

@@ -70,3 +70,29 @@ def test_bench_quick_structure(models_dir, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "our s / reference s" in printed and "| after photo |" in printed
     assert "photo units" in printed and "cloak peak MB" in printed
+
+
+@pytest.mark.real
+def test_app_memory_session_reports_each_photo(models_dir):
+    """benchmarks/app_memory.py drives the real window (offscreen) through a photo: the row of
+    the photo with its figures, and the session's peak, are printed."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.app_memory", "--models-dir", str(models_dir)]
+        + ["--photos", "selfie-many-people.jpg", "--count", "2", "--steps", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [ln for ln in out.stdout.splitlines() if re.match(r"\| [12] \| 00[12]-selfie", ln)]
+    assert len(rows) == 2
+    peak = re.search(r"peak \(VmHWM\) (\d+) MB", out.stdout)
+    assert peak is not None and 300 < int(peak.group(1)) < 4000
