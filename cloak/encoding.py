@@ -64,29 +64,33 @@ class SavedArena:
 
     def store(self, t: torch.Tensor) -> torch.Tensor:
         """A bf16 copy of ``t`` (same shape and strides), in the arena when it can go there."""
-        dense = t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)
-        if self._chunk < 0 or t.device.type != "cpu" or not dense:
+        out = self._slot(t, torch.bfloat16)
+        if out is None:
             return t.detach().to(torch.bfloat16)
-        n = -(-t.numel() // _ALIGN) * _ALIGN
-        chunk = self._room(n)
-        out = chunk[self._used : self._used + t.numel()].as_strided(t.shape, t.stride())
-        self._used += n
         out.copy_(t.detach())
-        self._live.add(out)
         return out
 
     def store_signs(self, t: torch.Tensor) -> torch.Tensor:
         """``t > 0`` as a bool tensor (same shape and strides), written straight into the arena
         (no temporary) when it can go there: a quarter of ``t``'s float32 bytes."""
+        out = self._slot(t, torch.bool)
+        if out is None:
+            return t.detach() > 0
+        torch.gt(t.detach(), 0, out=out)
+        return out
+
+    def _slot(self, t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
+        """Room in the arena for ``t`` as ``dtype``, with ``t``'s shape and strides, counted as
+        live; None where ``t`` cannot go there (no encode begun, not on the CPU, not dense)."""
         dense = t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)
         if self._chunk < 0 or t.device.type != "cpu" or not dense:
-            return t.detach() > 0
-        n = -(-t.numel() // (2 * _ALIGN)) * _ALIGN  # bf16 elements holding numel bytes
+            return None
+        nbytes = t.numel() * dtype.itemsize
+        n = -(-nbytes // (2 * _ALIGN)) * _ALIGN  # bf16 elements holding nbytes, aligned
         chunk = self._room(n)
-        raw = chunk[self._used : self._used + n].view(torch.uint8)[: t.numel()]
-        out = raw.view(torch.bool).as_strided(t.shape, t.stride())
+        raw = chunk[self._used : self._used + n].view(torch.uint8)[:nbytes]
+        out = raw.view(dtype).as_strided(t.shape, t.stride())
         self._used += n
-        torch.gt(t.detach(), 0, out=out)
         self._live.add(out)
         return out
 
