@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench import PHOTOS
+from benchmarks.qt_app import cloak_app
+from benchmarks.qt_app import wait_until as qt_wait_until
 
 PORTRAITS = PHOTOS / "portraits"
 MB = 2**20
@@ -95,7 +97,6 @@ def _session(a: argparse.Namespace, photos: list[Path], scratch: Path) -> int:
     configure_process()
     from PIL import Image
     from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
 
     import cloak.device
     from cloak.gui.main_window import MainWindow
@@ -107,18 +108,10 @@ def _session(a: argparse.Namespace, photos: list[Path], scratch: Path) -> int:
     path = "fp32" if not cloak.device.cpu_has_fast_bf16() else "bf16"
     print(f"path: {path}, threads {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setOrganizationName("Cloak")
-    app.setApplicationName("Cloak")
+    app = cloak_app()
 
     def wait_until(done: Callable[[], bool], timeout: float = 1800.0) -> float:
-        start = time.perf_counter()
-        while not done():
-            if time.perf_counter() - start > timeout:
-                raise SystemExit(f"app memory: gave up after {timeout:.0f} s")
-            app.processEvents()
-            time.sleep(0.01)
-        return time.perf_counter() - start
+        return qt_wait_until(app, done, timeout, "app memory")
 
     settings = QSettings(str(scratch / "s.ini"), QSettings.Format.IniFormat)
     win = MainWindow(settings, source=ModelLoader(a.models_dir, offline=True))

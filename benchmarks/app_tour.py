@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench import PHOTOS
+from benchmarks.qt_app import cloak_app
+from benchmarks.qt_app import wait_until as qt_wait_until
 
 PORTRAITS = PHOTOS / "portraits"
 
@@ -67,18 +69,10 @@ def _tour(a: argparse.Namespace, names: list[str], scratch: Path) -> int:
 
     from cloak.gui.main_window import MainWindow
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setOrganizationName("Cloak")
-    app.setApplicationName("Cloak")
+    app = cloak_app()
 
     def wait_until(done: Callable[[], bool], timeout: float = 600.0) -> float:
-        start = time.perf_counter()
-        while not done():
-            if time.perf_counter() - start > timeout:
-                raise SystemExit(f"app tour: gave up after {timeout:.0f} s")
-            app.processEvents()
-            time.sleep(0.01)
-        return time.perf_counter() - start
+        return qt_wait_until(app, done, timeout, "app tour")
 
     def settle(seconds: float = 0.4) -> None:
         end = time.perf_counter() + seconds
