@@ -16,7 +16,7 @@ from typing import Any
 
 from cloak import __version__
 from cloak.config import PRESETS, ProtectConfig, TransformConfig, preset
-from cloak.device import configure_process
+from cloak.device import configure_process, low_memory_asked, restart_with_huge_pages
 from cloak.ensemble import load_encoders
 from cloak.errors import CloakError
 from cloak.formats import OUTPUT_CHOICES
@@ -38,6 +38,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda or mps")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: one per core)")
+    p.add_argument(
+        "--low-memory",
+        action="store_true",
+        help="use about a quarter less memory for about a quarter more time "
+        "(Linux; also CLOAK_LOW_MEMORY=1)",
+    )
 
 
 def _size_list(text: str) -> list[int]:
@@ -527,7 +533,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     warnings.filterwarnings("ignore", category=UserWarning, module="kornia")
     try:
-        configure_process(getattr(args, "threads", None))
+        low_memory = low_memory_asked(getattr(args, "low_memory", False))
+        if low_memory:
+            restart_with_huge_pages()
+        configure_process(getattr(args, "threads", None), low_memory=low_memory)
         if args.command == "protect":
             return cmd_protect(args)
         if args.command == "check":

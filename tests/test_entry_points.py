@@ -9,6 +9,7 @@ import torch
 
 import cloak.device
 from cloak.config import ProtectConfig, TransformConfig
+from cloak.device import huge_pages_restart_env
 from cloak.engine import protect, run_to_end
 
 
@@ -16,15 +17,18 @@ class _Reached(Exception):
     """Raised by a patched process setting to show who called it."""
 
 
-def _count_calls(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
-    calls: list[int | None] = []
-    real = cloak.device.configure_process
+def _count_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int | None, bool]]:
+    calls: list[tuple[int | None, bool]] = []
 
-    def record(threads: int | None = None) -> None:
-        calls.append(threads)
-        real(threads)
+    def record(threads: int | None = None, low_memory: bool = False) -> None:
+        calls.append((threads, low_memory))
+        # The test process keeps its allocator: only the threads are set, and put back by the
+        # callers that set them.
+        if threads is not None:
+            cloak.device.set_threads(threads)
 
     monkeypatch.setattr("cloak.cli.configure_process", record)
+    monkeypatch.delenv(cloak.device.LOW_MEMORY_ENV, raising=False)
     return calls
 
 
@@ -33,7 +37,7 @@ def test_cli_configures_the_process_once(monkeypatch, tmp_path, capsys) -> None:
 
     calls = _count_calls(monkeypatch)
     assert main(["models", "list", "--models-dir", str(tmp_path), "--offline"]) == 0
-    assert calls == [None]
+    assert calls == [(None, False)]
 
 
 def test_cli_passes_threads_through(monkeypatch, tmp_path) -> None:
@@ -45,13 +49,30 @@ def test_cli_passes_threads_through(monkeypatch, tmp_path) -> None:
         main(["protect", str(tmp_path / "none.png"), "--threads", "1", "-q"])
     finally:
         torch.set_num_threads(before)
-    assert calls == [1]
+    assert calls == [(1, False)]
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_cli_low_memory_restarts_once_then_configures(monkeypatch, tmp_path, how) -> None:
+    from cloak.cli import main
+
+    calls = _count_calls(monkeypatch)
+    restarts: list[bool] = []
+    monkeypatch.setattr("cloak.cli.restart_with_huge_pages", lambda: restarts.append(True))
+    argv = ["models", "list", "--models-dir", str(tmp_path), "--offline"]
+    if how == "flag":
+        argv.append("--low-memory")
+    else:
+        monkeypatch.setenv(cloak.device.LOW_MEMORY_ENV, "1")
+    assert main(argv) == 0
+    assert restarts == [True]
+    assert calls == [(None, True)]
 
 
 def test_gui_entry_point_configures_the_process(monkeypatch) -> None:
     from cloak.gui import app
 
-    def stop(threads: int | None = None) -> None:
+    def stop(threads: int | None = None, low_memory: bool = False) -> None:
         raise _Reached
 
     monkeypatch.setattr(cloak.device, "configure_process", stop)
@@ -65,7 +86,13 @@ def test_protect_leaves_the_process_alone(monkeypatch, tiny_encoder) -> None:
 
     # Wherever a module bound the names (``from cloak.device import ...``), they refuse.
     for mod in [m for name, m in sys.modules.items() if name.startswith("cloak")]:
-        for attr in ("keep_freed_memory", "set_threads", "configure_process"):
+        for attr in (
+            "keep_freed_memory",
+            "map_large_blocks",
+            "restart_with_huge_pages",
+            "set_threads",
+            "configure_process",
+        ):
             if hasattr(mod, attr):
                 monkeypatch.setattr(mod, attr, refuse)
     cfg = ProtectConfig(
@@ -73,3 +100,73 @@ def test_protect_leaves_the_process_alone(monkeypatch, tiny_encoder) -> None:
     )
     res = run_to_end(protect(torch.rand(1, 3, 40, 40), [tiny_encoder], cfg))
     assert res.protected.shape == (1, 3, 40, 40)
+
+
+def test_huge_pages_restart_env_only_where_it_helps() -> None:
+    env = huge_pages_restart_env
+    assert env({"A": "1"}, "glibc 2.36", "madvise") == {
+        "A": "1",
+        "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
+    }
+    joined = env({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}, "glibc 2.35", "always")
+    assert joined is not None
+    assert joined["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+    # Done already (the restarted process), too old a glibc, no huge pages, another libc.
+    assert env({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}, "glibc 2.36", "madvise") is None
+    assert env({}, "glibc 2.34", "madvise") is None
+    assert env({}, "glibc 2.36", "never") is None
+    assert env({}, "glibc 2.36", None) is None
+    assert env({}, "", "madvise") is None
+    assert env({}, "musl 1.2", "madvise") is None
+
+
+_PROBE = """
+import json, os, sys
+from cloak.device import configure_process, restart_with_huge_pages
+low = sys.argv[1] == "low"
+if low:
+    restart_with_huge_pages()
+configure_process(low_memory=low)
+import torch
+
+def kb(name, path="/proc/self/status"):
+    with open(path) as f:
+        return next(int(l.split()[1]) for l in f if l.startswith(name + ":"))
+
+before = kb("VmRSS")
+block = torch.ones(16 * 2**20)  # 64 MiB, a step's largest block is ~53 MB
+held, huge = kb("VmRSS"), kb("AnonHugePages", "/proc/self/smaps_rollup")
+del block
+after = kb("VmRSS")
+print(json.dumps({"grew": held - before, "kept": after - before, "huge": huge,
+                  "tunables": os.environ.get("GLIBC_TUNABLES", "")}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_low_memory_mode_hands_large_blocks_back_and_maps_them_with_huge_pages() -> None:
+    import json
+    import os
+    import subprocess
+
+    def probe(mode: str) -> dict[str, int | str]:
+        env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+        out = subprocess.run(
+            [sys.executable, "-c", _PROBE, mode], env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    fast, low = probe("fast"), probe("low")
+    # Both touched the 64 MiB block; the default mode keeps it for the next step, the
+    # low-memory mode gives it back as soon as it is freed.
+    assert int(fast["grew"]) > 60_000 and int(low["grew"]) > 60_000
+    assert int(fast["kept"]) > 60_000
+    assert int(low["kept"]) < 8_000
+    assert fast["tunables"] == ""
+    glibc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    if huge_pages_restart_env({}, glibc, cloak.device._thp_mode()) is not None:
+        # This machine can back the mapping with huge pages: the probe restarted itself
+        # with glibc's tunable, and the block's pages were huge ones.
+        assert low["tunables"] == "glibc.malloc.hugetlb=1"
+        assert int(low["huge"]) >= 32_768
