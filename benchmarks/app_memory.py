@@ -9,9 +9,10 @@ is read from the kernel after each photo::
 
     python -m benchmarks.app_memory --fp32 --count 20 --steps 1
     python -m benchmarks.app_memory --fp32 --photos img49.jpg --count 3
+    python -m benchmarks.app_memory --fp32 --count 10 --low-memory
 
 ``--fp32`` runs the app as on a CPU without bf16 (most laptops), where a step keeps the most in
-memory. MB are 2^20 bytes; the 2 GB target is also printed in 10^9 bytes.
+memory. ``--low-memory`` runs it as ``cloak-gui --low-memory`` does. MB are 2^20 bytes; the 2 GB target is also printed in 10^9 bytes.
 """
 
 from __future__ import annotations
@@ -79,13 +80,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="default: the preset's")
     ap.add_argument("--preset", default="standard")
     ap.add_argument("--fp32", action="store_true", help="as on a CPU without bf16")
+    ap.add_argument(
+        "--low-memory", action="store_true", help="as cloak-gui --low-memory runs the app"
+    )
     a = ap.parse_args(argv)
     names = [s for s in a.photos.split(",") if s] or sorted(p.name for p in PORTRAITS.glob("*.jpg"))
+    if not names:
+        raise SystemExit(f"{PORTRAITS}: no portraits (*.jpg) there; give --photos")
     photos = [PORTRAITS / names[i % len(names)] for i in range(a.count)]
     for p in set(photos):
         if not p.is_file():
             raise SystemExit(f"{p}: no such portrait")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if a.low_memory:
+        from cloak.device import restart_with_huge_pages
+
+        # Before anything is created that a restart would leave behind (the scratch folder).
+        restart_with_huge_pages()
     with tempfile.TemporaryDirectory(prefix="cloak-app-memory-") as tmp:
         return _session(a, photos, Path(tmp))
 
@@ -94,7 +105,7 @@ def _session(a: argparse.Namespace, photos: list[Path], scratch: Path) -> int:
     os.environ["XDG_CACHE_HOME"] = str(scratch / "cache")
     from cloak.device import configure_process
 
-    configure_process()
+    configure_process(low_memory=a.low_memory)
     from PIL import Image
     from PySide6.QtCore import QSettings
 
@@ -106,6 +117,8 @@ def _session(a: argparse.Namespace, photos: list[Path], scratch: Path) -> int:
         # The app's precision is "auto": a CPU without bf16 is what it then sees.
         cloak.device.cpu_has_fast_bf16 = lambda: False  # type: ignore[assignment]
     path = "fp32" if not cloak.device.cpu_has_fast_bf16() else "bf16"
+    if a.low_memory:
+        path += ", low-memory mode"
     print(f"path: {path}, threads {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
 
     app = cloak_app()

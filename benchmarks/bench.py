@@ -27,6 +27,7 @@ over a long batch); ``--batch N`` runs the in-process batch that checks the ETA.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform as _platform
@@ -429,8 +430,11 @@ def run_cli_batch(
     threads: int,
     folder: Path,
     quick: bool,
+    memory: str = "default",
 ) -> dict[str, Any]:
-    """One ``cloak protect`` process over ``n`` phone-size portraits: time and memory."""
+    """One ``cloak protect`` process over ``n`` phone-size portraits: time and memory.
+
+    ``memory`` is ``"default"``, or ``"low"`` for ``cloak protect --low-memory``."""
     src_dir = folder / "cli_batch_in"
     if quick:
         shapes: list[tuple[int, int]] = [(320, 240), (240, 320), (400, 300)]
@@ -450,11 +454,11 @@ def run_cli_batch(
         overrides["steps"] = steps
     if quick:
         overrides.update({"steps": steps or 2, "work_size": 96})
-    out_dir = folder / f"cli_batch_out_{precision}"
-    res = run_cli(
-        cli_protect_args([src_dir], out_dir, "standard", precision, models_dir, overrides),
-        threads,
-    )
+    out_dir = folder / f"cli_batch_out_{precision}_{memory}"
+    cli_args = cli_protect_args([src_dir], out_dir, "standard", precision, models_dir, overrides)
+    if memory == "low":
+        cli_args.append("--low-memory")
+    res = run_cli(cli_args, threads)
     written = sorted(out_dir.glob("*"))
     if len(written) != n:
         raise RuntimeError(f"the CLI batch wrote {len(written)} of {n} photos")
@@ -470,6 +474,7 @@ def run_cli_batch(
         **res,
         "path": path_of(precision),
         "precision": precision,
+        "memory": memory,
         "photos": n,
         "steps": overrides.get("steps"),
         "megapixels_mean": sum(pixels) / len(pixels) / 1e6,
@@ -637,15 +642,16 @@ def format_units(cases: list[dict[str, Any]], unit_s: float | None) -> str:
 def format_cli_batches(batches: list[dict[str, Any]], unit_s: float | None) -> str:
     """One row per ``cloak protect`` batch process."""
     lines = [
-        "| path | photos | mean MP | steps | cloak s | s / photo | units / photo | peak RSS MB "
-        "| RSS max, 1st half MB | RSS max, 2nd half MB |",
-        "|" + "---|" * 10,
+        "| path | memory mode | photos | mean MP | steps | cloak s | s / photo | units / photo "
+        "| peak RSS MB | RSS max, 1st half MB | RSS max, 2nd half MB |",
+        "|" + "---|" * 11,
     ]
     for b in batches:
         units = f"{b['seconds_per_photo'] / unit_s:.2f}" if unit_s else "-"
         steps = b["steps"] if b["steps"] is not None else "preset"
         lines.append(
-            f"| {b['path']} | {b['photos']} | {b['megapixels_mean']:.1f} | {steps} "
+            f"| {b['path']} | {b['memory']} | {b['photos']} | {b['megapixels_mean']:.1f} "
+            f"| {steps} "
             f"| {b['cli_wall_s']:.1f} | {b['seconds_per_photo']:.2f} | {units} "
             f"| {b['cli_peak_rss_mb']:.0f} | {b['rss_first_half_max_mb']:.0f} "
             f"| {b['rss_second_half_max_mb']:.0f} |"
@@ -712,6 +718,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cli-batch-steps", type=int, default=None, help="attack steps in the CLI batch"
     )
+    p.add_argument(
+        "--cli-batch-memory",
+        default="default",
+        help="memory modes of the CLI batch, one process each, side by side: default, low "
+        "(cloak protect --low-memory) or default,low",
+    )
     p.add_argument("--batch", type=int, default=0, help="also run an N-photo batch for the ETA")
     p.add_argument(
         "--batch-steps",
@@ -758,6 +770,13 @@ def main(argv: list[str] | None = None) -> int:
     bad = [p for p in precisions if p not in ("auto", "fp32", "bf16")]
     if bad:
         print(f"error: unknown precision(s) {bad}: use auto, fp32, bf16", file=sys.stderr)
+        return 2
+    memory_modes = [m.strip() for m in args.cli_batch_memory.split(",") if m.strip()]
+    if not memory_modes or any(m not in ("default", "low") for m in memory_modes):
+        print(
+            f"error: --cli-batch-memory {args.cli_batch_memory!r}: use default, low or default,low",
+            file=sys.stderr,
+        )
         return 2
     ref_sizes = None if args.ref_sizes is None else {s.strip() for s in args.ref_sizes.split(",")}
     overrides: dict[str, Any] = {"steps": 2, "work_size": 96} if args.quick else {}
@@ -848,7 +867,7 @@ def main(argv: list[str] | None = None) -> int:
                         flush=True,
                     )
         if args.cli_batch:
-            for precision in precisions:
+            for precision, memory in itertools.product(precisions, memory_modes):
                 b = run_cli_batch(
                     args.cli_batch,
                     args.cli_batch_steps,
@@ -857,10 +876,12 @@ def main(argv: list[str] | None = None) -> int:
                     args.threads,
                     folder,
                     args.quick,
+                    memory,
                 )
                 cli_batches.append(b)
                 print(
-                    f"{b['path']} cloak batch of {b['photos']}: {b['cli_wall_s']:.1f} s, "
+                    f"{b['path']} ({memory} memory) cloak batch of {b['photos']}: "
+                    f"{b['cli_wall_s']:.1f} s, "
                     f"peak {b['cli_peak_rss_mb']:.0f} MB",
                     flush=True,
                 )

@@ -146,6 +146,19 @@ def map_large_blocks(threshold: int = LOW_MEMORY_BLOCK) -> bool:
     return bool(ok)
 
 
+_process_low_memory = False
+
+
+def low_memory_supported() -> bool:
+    """Whether low-memory mode changes anything here (glibc's allocator, i.e. Linux)."""
+    return _libc() is not None
+
+
+def low_memory_active() -> bool:
+    """Whether :func:`configure_process` put this process in low-memory mode."""
+    return _process_low_memory
+
+
 def low_memory_asked(flag: bool = False) -> bool:
     """Whether low-memory mode is asked for: by the flag, or by ``CLOAK_LOW_MEMORY=1``."""
     return flag or os.environ.get(LOW_MEMORY_ENV, "").strip() == "1"
@@ -257,7 +270,9 @@ def configure_process(threads: int | None = None, low_memory: bool = False) -> N
     """
     if threads is not None:
         set_threads(threads)
+    global _process_low_memory
     if low_memory:
-        map_large_blocks()
+        _process_low_memory = map_large_blocks()
     else:
         keep_freed_memory()
+        _process_low_memory = False

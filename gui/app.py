@@ -64,8 +64,10 @@ def _random_loader(names: Sequence[str]):
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     from cloak.device import configure_process, low_memory_asked, restart_with_huge_pages
+    from cloak.gui.state import low_memory_setting
 
-    low_memory = low_memory_asked(args.low_memory)
+    # A screenshot run leaves the person's settings alone, so it does not read them either.
+    low_memory = low_memory_asked(args.low_memory) or (not args.screenshot and low_memory_setting())
     if low_memory:
         restart_with_huge_pages()
     configure_process(low_memory=low_memory)

@@ -295,6 +295,7 @@ class SettingsModel(QObject):
     config_changed = Signal(object)
     preset_changed = Signal(str)
     out_dir_changed = Signal(object)
+    low_memory_changed = Signal(bool)
 
     def __init__(self, settings: QSettings | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -316,6 +317,18 @@ class SettingsModel(QObject):
     def out_dir(self) -> Path | None:
         """Where protected copies go; None means beside each original (``*_protected``)."""
         return self._out_dir
+
+    @property
+    def low_memory(self) -> bool:
+        """Low-memory mode from the app's next start (see :func:`low_memory_setting`)."""
+        return low_memory_setting(self._qs)
+
+    def set_low_memory(self, on: bool) -> None:
+        if on == self.low_memory:
+            return
+        self._qs.setValue(LOW_MEMORY_KEY, on)
+        self._qs.sync()
+        self.low_memory_changed.emit(on)
 
     def set_preset(self, name: str) -> None:
         """Take a preset's whole recipe; the encoders, device and output options stay."""
@@ -435,6 +448,19 @@ class SettingsModel(QObject):
             # Stored settings from another version or edited by hand: fall back to defaults.
             self._preset = "standard"
             self._config = preset("standard").replace(output=_gui_output(preset("standard")))
+
+
+LOW_MEMORY_KEY = "low_memory"
+
+
+def low_memory_setting(settings: QSettings | None = None) -> bool:
+    """The person's choice of low-memory mode (:func:`cloak.device.map_large_blocks`).
+
+    Read by ``cloak-gui`` when it starts, before it sets up its process, so a change takes
+    effect at the next start. ``settings`` defaults to the app's own (``QSettings("Cloak",
+    "Cloak")``)."""
+    qs = settings if settings is not None else QSettings("Cloak", "Cloak")
+    return _as_bool(qs.value(LOW_MEMORY_KEY, False))
 
 
 def _gui_output(config: ProtectConfig) -> Any:

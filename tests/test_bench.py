@@ -24,6 +24,8 @@ def test_bench_quick_structure(models_dir, tmp_path, capsys):
             "3",
             "--cli-batch",
             "2",
+            "--cli-batch-memory",
+            "default,low",
             "--threads",
             "1",
             "--models-dir",
@@ -62,9 +64,15 @@ def test_bench_quick_structure(models_dir, tmp_path, capsys):
         ("fp32", "standard"),
     ]
     assert all(r["time_ratio"] > 0 for r in data["ratios"])
-    assert [b["path"] for b in data["cli_batches"]] == [auto, "fp32"]
+    assert [(b["path"], b["memory"]) for b in data["cli_batches"]] == [
+        (auto, "default"),
+        (auto, "low"),
+        ("fp32", "default"),
+        ("fp32", "low"),
+    ]
     for b in data["cli_batches"]:
         assert b["photos"] == 2 and b["cli_wall_s"] > 0 and b["cli_peak_rss_mb"] > 100
+        assert ("--low-memory" in b["cli_command"]) == (b["memory"] == "low")
     batch = data["batch"]
     assert batch["photos"] == 3 and [e["after_photo"] for e in batch["eta"]] == [1, 2]
     printed = capsys.readouterr().out

@@ -80,6 +80,37 @@ def test_gui_entry_point_configures_the_process(monkeypatch) -> None:
         app.main(["--random-encoders"])
 
 
+@pytest.mark.parametrize("screenshot", [False, True])
+def test_gui_starts_in_the_memory_mode_the_person_chose(monkeypatch, tmp_path, screenshot) -> None:
+    """The app's setting (saved by the Advanced panel) is read at start, before the process is
+    set up; a screenshot run leaves the person's settings alone."""
+    from PySide6.QtCore import QSettings
+
+    from cloak.gui import app
+
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
+    QSettings("Cloak", "Cloak").setValue("low_memory", True)
+    monkeypatch.delenv(cloak.device.LOW_MEMORY_ENV, raising=False)
+    seen: list[tuple[str, bool]] = []
+    monkeypatch.setattr(
+        cloak.device, "restart_with_huge_pages", lambda: seen.append(("restart", True))
+    )
+
+    def stop(threads: int | None = None, low_memory: bool = False) -> None:
+        seen.append(("configure", low_memory))
+        raise _Reached
+
+    monkeypatch.setattr(cloak.device, "configure_process", stop)
+    argv = ["--random-encoders"] + (["--screenshot", str(tmp_path / "s.png")] if screenshot else [])
+    with pytest.raises(_Reached):
+        app.main(argv)
+    if screenshot:
+        assert seen == [("configure", False)]
+    else:
+        assert seen == [("restart", True), ("configure", True)]
+
+
 def test_protect_leaves_the_process_alone(monkeypatch, tiny_encoder) -> None:
     def refuse() -> bool:
         raise AssertionError("library code changed the process's allocator")

@@ -342,6 +342,33 @@ def test_records_are_seen_from_the_first(qtbot, window: MainWindow, tmp_path: Pa
     assert any(type(r).__name__ == "ItemDone" for r in seen)
 
 
+def test_low_memory_choice_persists_and_says_when_it_takes_effect(
+    qtbot, qsettings, make_window
+) -> None:
+    import cloak.device
+    from cloak.gui.state import low_memory_setting
+
+    win = make_window()
+    panel = win.settings_panel
+    panel.show_advanced(True)
+    win.show()
+    # The test process runs in the default mode, and low-memory mode tunes glibc (Linux).
+    assert not cloak.device.low_memory_active()
+    assert panel.low_memory.isVisible() == cloak.device.low_memory_supported()
+    assert not panel.low_memory.isChecked() and not panel.low_memory_note.isVisible()
+    panel.low_memory.setChecked(True)
+    assert win.settings.low_memory and low_memory_setting(qsettings)
+    # Chosen now, it starts with the app's next start: the panel says so.
+    assert panel.low_memory_note.isVisible() == cloak.device.low_memory_supported()
+    assert "next time Cloak starts" in panel.low_memory_note.text()
+    win.close()
+
+    again = make_window()
+    assert again.settings.low_memory and again.settings_panel.low_memory.isChecked()
+    again.settings_panel.low_memory.setChecked(False)
+    assert not low_memory_setting(qsettings)
+
+
 def test_settings_persist(qtbot, qsettings, tiny_encoder):
     def make() -> MainWindow:
         w = MainWindow(settings=qsettings, encoder_loader=lambda n: ([tiny_encoder], {}))
