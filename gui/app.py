@@ -35,8 +35,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--low-memory",
         action="store_true",
-        help="use about a quarter less memory for about a quarter more time "
-        "(Linux; also CLOAK_LOW_MEMORY=1)",
+        help="up to about a quarter less memory for up to about a quarter more time, the same "
+        "protected photos (CPUs without bf16, Linux; also CLOAK_LOW_MEMORY=1)",
     )
     ap.add_argument(
         "--output-dir",

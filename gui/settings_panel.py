@@ -90,10 +90,11 @@ class SettingsPanel(QWidget):
         self.strip_metadata = QCheckBox("Remove all metadata (EXIF)")
         self.strip_gps = QCheckBox("Remove location (GPS)")
         self.overwrite = QCheckBox("Replace earlier protected copies")
-        self.low_memory = QCheckBox("Use less memory (about a quarter slower)")
+        self.low_memory = QCheckBox("Use less memory (slower)")
         self.low_memory.setToolTip(
-            "For computers with little free memory: protecting a photo then needs about a "
-            "third less memory and takes about a quarter longer."
+            "For computers with little free memory. On a CPU without bf16, protecting then "
+            "needs up to about a quarter less memory and takes up to about a quarter longer; "
+            "the protected photos are the same."
         )
         self.low_memory_note = QLabel("Takes effect the next time Cloak starts.")
         self.low_memory_note.setObjectName("low-memory-note")
