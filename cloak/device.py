@@ -219,11 +219,14 @@ def restart_with_huge_pages() -> None:
     except (ValueError, OSError):
         return
     env = huge_pages_restart_env(os.environ, glibc, _thp_mode())
-    if env is None or not sys.orig_argv:
+    if env is None or not sys.orig_argv or not sys.executable:
         return
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, sys.orig_argv, env)
+    try:
+        os.execve(sys.executable, sys.orig_argv, env)
+    except OSError:
+        return  # Not restarted: the mode still works, in 4 KiB pages.
 
 
 def release_freed_memory() -> bool:

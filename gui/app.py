@@ -67,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from cloak.gui.state import low_memory_setting
 
     # A screenshot run leaves the person's settings alone, so it does not read them either.
-    low_memory = low_memory_asked(args.low_memory) or (not args.screenshot and low_memory_setting())
+    forced = low_memory_asked(args.low_memory)
+    low_memory = forced or (not args.screenshot and low_memory_setting())
     if low_memory:
         restart_with_huge_pages()
     configure_process(low_memory=low_memory)
@@ -88,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = QSettings(str(Path(tmp.name) / "settings.ini"), QSettings.Format.IniFormat)
     loader = _random_loader if args.random_encoders else None
     win = MainWindow(settings, loader, args.models_dir, True if args.offline else None)
+    if forced:
+        win.settings_panel.set_low_memory_forced()
     if args.output_dir:
         win.settings.set_out_dir(Path(args.output_dir))
     elif tmp is not None:

@@ -46,6 +46,7 @@ class SettingsPanel(QWidget):
         self.model = model
         self._updating = False
         self._missing: list[str] = []
+        self._forced = False
         self.preset = QComboBox()
         self.preset.setObjectName("preset")
         for key, title in PRESET_TITLES.items():
@@ -179,10 +180,12 @@ class SettingsPanel(QWidget):
             self.strip_gps.setChecked(c.output.strip_gps)
             self.overwrite.setChecked(c.output.overwrite)
             self.out_dir.setText(str(m.out_dir) if m.out_dir else "")
-            self.low_memory.setChecked(m.low_memory)
-            # The mode is chosen when the app starts: say so while the choice differs.
+            self.low_memory.setChecked(m.low_memory or self._forced)
+            # The mode is chosen when the app starts: say so while the choice differs, or
+            # that this run's mode was set from outside.
             self.low_memory_note.setVisible(
-                self.low_memory.isVisibleTo(self) and m.low_memory != low_memory_active()
+                self.low_memory.isVisibleTo(self)
+                and (self._forced or m.low_memory != low_memory_active())
             )
         finally:
             self._updating = False
@@ -211,6 +214,14 @@ class SettingsPanel(QWidget):
             strip_gps=self.strip_gps.isChecked(),
             overwrite=self.overwrite.isChecked(),
         )
+
+    def set_low_memory_forced(self) -> None:
+        """This run was started in low-memory mode by ``--low-memory`` or
+        ``CLOAK_LOW_MEMORY=1``, whatever the box says: show it on, and not editable."""
+        self._forced = True
+        self.low_memory.setEnabled(False)
+        self.low_memory_note.setText("On for this run (--low-memory or CLOAK_LOW_MEMORY=1).")
+        self.refresh()
 
     def _low_memory_toggled(self, on: bool) -> None:
         if not self._updating:

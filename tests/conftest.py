@@ -12,6 +12,17 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+@pytest.fixture(autouse=True)
+def never_the_users_settings(tmp_path_factory):
+    """The app's settings (``QSettings("Cloak", "Cloak")``, native and INI) live in a temporary
+    folder in every test, so no test reads or changes the settings of the person running it."""
+    from PySide6.QtCore import QSettings
+
+    folder = str(tmp_path_factory.mktemp("qt-settings"))
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, folder)
+
+
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
     """The real weights; a missing file FAILS the test (CI must not silently skip)."""

@@ -72,6 +72,8 @@ def test_cli_low_memory_restarts_once_then_configures(monkeypatch, tmp_path, how
 def test_gui_entry_point_configures_the_process(monkeypatch) -> None:
     from cloak.gui import app
 
+    monkeypatch.setattr(cloak.device, "restart_with_huge_pages", lambda: None)
+
     def stop(threads: int | None = None, low_memory: bool = False) -> None:
         raise _Reached
 
@@ -88,8 +90,7 @@ def test_gui_starts_in_the_memory_mode_the_person_chose(monkeypatch, tmp_path, s
 
     from cloak.gui import app
 
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
+    # conftest points the app's settings at a temporary folder; the choice is saved there.
     QSettings("Cloak", "Cloak").setValue("low_memory", True)
     monkeypatch.delenv(cloak.device.LOW_MEMORY_ENV, raising=False)
     seen: list[tuple[str, bool]] = []
