@@ -12,7 +12,8 @@ is read from the kernel after each photo::
     python -m benchmarks.app_memory --fp32 --count 10 --low-memory
 
 ``--fp32`` runs the app as on a CPU without bf16 (most laptops), where a step keeps the most in
-memory. ``--low-memory`` runs it as ``cloak-gui --low-memory`` does. MB are 2^20 bytes; the 2 GB target is also printed in 10^9 bytes.
+memory. ``--low-memory`` runs it as ``cloak-gui --low-memory`` does. MB are 2^20 bytes; the
+2 GB target is also printed in 10^9 bytes.
 """
 
 from __future__ import annotations
