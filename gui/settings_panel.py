@@ -184,8 +184,7 @@ class SettingsPanel(QWidget):
             # The mode is chosen when the app starts: say so while the choice differs, or
             # that this run's mode was set from outside.
             self.low_memory_note.setVisible(
-                self.low_memory.isVisibleTo(self)
-                and (self._forced or m.low_memory != low_memory_active())
+                low_memory_supported() and (self._forced or m.low_memory != low_memory_active())
             )
         finally:
             self._updating = False

@@ -368,11 +368,12 @@ def test_low_memory_choice_persists_and_says_when_it_takes_effect(
     again.settings_panel.low_memory.setChecked(False)
     assert not low_memory_setting(qsettings)
 
-    # Started with --low-memory or CLOAK_LOW_MEMORY=1: on for this run, whatever was saved.
+    # Started with --low-memory or CLOAK_LOW_MEMORY=1: on for this run, whatever was saved;
+    # the app says so when the person opens Advanced later.
     panel = again.settings_panel
-    panel.show_advanced(True)
-    again.show()
     panel.set_low_memory_forced()
+    again.show()
+    panel.show_advanced(True)
     assert panel.low_memory.isChecked() and not panel.low_memory.isEnabled()
     assert panel.low_memory_note.isVisible() == cloak.device.low_memory_supported()
     assert "On for this run" in panel.low_memory_note.text()
