@@ -275,10 +275,11 @@ def run_batch(
     config: ProtectConfig,
     encoders: Sequence[AutoEncoder],
     cancel: Callable[[], bool] | None = None,
-    keep_clean: bool = False,
+    keep_clean: bool | Callable[[int], bool] = False,
 ) -> Generator[PhotoEvent, None, list[PhotoResult]]:
     """Protect every job in turn, going on past failures (``keep_clean``: see
-    :func:`protect_file`).
+    :func:`protect_file`; a callable is asked, as each photo starts, with the photo's index:
+    only the photos that will be measured next need them).
 
     A photo that fails (bad file, full disk, a crash inside the attack) is reported as failed
     and the batch continues. Cancelling stops at the next step: finished photos are kept,
@@ -290,7 +291,8 @@ def run_batch(
         if cancel is not None and cancel():
             break
         start = time.perf_counter()
-        gen = protect_file(job, config, encoders, cancel, keep_clean)
+        keep = keep_clean(i) if callable(keep_clean) else keep_clean
+        gen = protect_file(job, config, encoders, cancel, keep)
         try:
             while True:
                 try:

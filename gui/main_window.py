@@ -111,6 +111,8 @@ class MainWindow(FileActions, QMainWindow):
             )
         self.source: EncoderSource = source
         self.worker: GeneratorWorker | None = None
+        # The photo the compare view shows, for the protect worker (see protect_task).
+        self._watched_uid: int | None = None
         self._step_s: float | None = None  # the last attack step's wall time (cancel's wait)
         self._last_step_at: float | None = None
         self._encoders: list[Any] | None = None
@@ -238,6 +240,7 @@ class MainWindow(FileActions, QMainWindow):
             # What a photo costs depends on the settings, not on the run: photos protected
             # earlier in this session with the same settings inform this run's ETA.
             self._etas.setdefault(repr(config), EtaEstimator()),
+            self._is_watched,
         )
         w = make_worker(task)
         w.yielded.connect(self._on_progress, QUEUED)
@@ -406,8 +409,13 @@ class MainWindow(FileActions, QMainWindow):
         if row == self.queue_view.current_row():
             self._update_buttons()
 
+    def _is_watched(self, uid: int) -> bool:
+        """Whether the compare view shows photo ``uid`` (read by the protect worker's thread)."""
+        return uid == self._watched_uid
+
     def show_row(self, row: int) -> None:
         """Show ``row`` in the compare view: what is known now, the rest when measured."""
+        self._watched_uid = self.queue.item(row).uid if row >= 0 else None
         if row < 0:
             self.compare.clear()
             return

@@ -283,6 +283,7 @@ def protect_task(
     source: EncoderSource,
     encoders: list[Any] | None = None,
     eta: EtaEstimator | None = None,
+    watched: Callable[[int], bool] | None = None,
 ) -> Task:
     """A protect run over queue ``rows`` (items ``uids``, files ``sources``).
 
@@ -290,7 +291,10 @@ def protect_task(
     failed photos, and cancelling stops at the next step. Each protected photo comes back with
     its display pictures, so the window can show it at once. ``eta``: the estimator of earlier
     runs with the same settings, which this run goes on feeding (the first photo of a run then
-    has an ETA too); only this worker touches it while the run lasts.
+    has an ETA too); only this worker touches it while the run lasts. ``watched(uid)``: whether
+    the person is looking at that photo, asked from the worker thread as each photo starts;
+    only such a photo keeps the attack's clean round trips for its measurement (None: every
+    photo keeps them).
     """
 
     def run(cancel: Callable[[], bool]) -> Generator[Any, None, BatchDone]:
@@ -307,9 +311,15 @@ def protect_task(
         pixels = pixels_of(sources)
         estimator = eta if eta is not None else EtaEstimator()
         total = max(1, len(jobs))
-        # The attack's clean round trips come back with each result: the measurement of the
-        # saved photo then encodes only the protected copy (the analysis keeps a few).
-        batch = run_batch(jobs, config, encs, cancel, keep_clean=True)
+
+        # The attack's clean round trips come back with the result of the photo the person
+        # looks at: the measurement of the saved photo then encodes only the protected copy.
+        # A photo nobody looks at would drop them unused (the analysis keeps a few), after a
+        # round trip at the work size that can cost as much as a sixth of its protection.
+        def keep(i: int) -> bool:
+            return watched is None or watched(uids[i])
+
+        batch = run_batch(jobs, config, encs, cancel, keep_clean=keep)
         # A photo's time runs from the end of the one before (or the batch's start), so its
         # decoding, before its first progress record, is counted too.
         photo_started = time.perf_counter()

@@ -780,11 +780,21 @@ def test_first_measurement_reuses_the_attacks_round_trip(
             scores.append(ai.report.damage("taef2"))
     assert counts == [2, 1]
     assert scores[1] == pytest.approx(scores[0])
-    # More photos: only the few photos done or seen last keep theirs.
-    window.add_paths([make_photo(tmp_path / f"b{i}.png", seed=i) for i in range(KEEP_PICTURES)])
-    protect_and_wait(qtbot, window)
-    kept = [bool(window.queue.item(r).result.clean) for r in range(KEEP_PICTURES + 1)]
-    assert kept[-1] and sum(kept) <= KEEP_PICTURES
+    # More photos, the person looking at the last one: only that one keeps its round trips
+    # (the others' would be dropped unused); one not looked at is measured from its files
+    # when it is shown, with the same score as from the attack's round trip.
+    n = KEEP_PICTURES + 1
+    window.add_paths([make_photo(tmp_path / f"b{i}.png", seed=i) for i in range(n)])
+    window.queue_view.setCurrentIndex(window.queue.index(n))
+    seeded.clear()
+    with qtbot.waitSignal(window.analysis_ready, timeout=RUN_TIMEOUT_MS):
+        window.protect()
+    assert seeded == [["taef2"]]
+    kept = [bool(window.queue.item(r).result.clean) for r in range(1, n + 1)]
+    assert kept == [False] * (n - 1) + [True]
+    with qtbot.waitSignal(window.analysis_ready, timeout=RUN_TIMEOUT_MS):
+        window.queue_view.setCurrentIndex(window.queue.index(1))
+    assert window.queue.item(1).ai is not None and seeded == [["taef2"]]
 
 
 def _drain(task):
