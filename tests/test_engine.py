@@ -378,6 +378,33 @@ def test_the_clean_round_trip_is_kept_only_on_request(tiny_encoder):
     assert pushed.roundtrip_psnr == own.roundtrip_psnr
 
 
+def test_a_batch_keeps_the_clean_round_trip_only_for_the_photos_asked(tiny_encoder, tmp_path):
+    """``run_batch`` asks a callable ``keep_clean`` as each photo starts (the app: is the
+    person looking at it?); the other photos neither keep nor compute a round trip for it."""
+    from PIL import Image
+    from support.counting import counting_encodes
+
+    from cloak.jobs import PhotoJob, run_batch
+
+    jobs = []
+    for i in range(3):
+        src = tmp_path / f"p{i}.png"
+        Image.fromarray((_image().squeeze(0).permute(1, 2, 0) * 255).byte().numpy()).save(src)
+        jobs.append(PhotoJob(src, tmp_path / "out" / src.name))
+    cfg = ProtectConfig(objective="distort", precision="fp32", **FAST)
+    asked: list[int] = []
+
+    def keep(i: int) -> bool:
+        asked.append(i)
+        return i == 1
+
+    with counting_encodes(tiny_encoder) as encodes:
+        results = run_to_end(run_batch(jobs, cfg, [tiny_encoder], keep_clean=keep))
+    assert asked == [0, 1, 2]
+    assert [len(r.clean) for r in results] == [0, 1, 0]
+    assert encodes.n == 3 * cfg.steps + 1  # one round trip, for the photo asked
+
+
 def test_distort_under_transformations_skips_the_clean_round_trip(tiny_encoder):
     """With every step drawing a view, ``distort`` reads no clean round trip and its loss scale
     cannot change a normalised step: the work-size round trip is not computed (one encode per
