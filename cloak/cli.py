@@ -41,7 +41,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--low-memory",
         action="store_true",
-        help="up to about a quarter less memory for up to about a quarter more time, the same "
+        help="up to about a quarter less memory for up to about 30%% more time, the same "
         "protected photos (CPUs without bf16, Linux; also CLOAK_LOW_MEMORY=1)",
     )
 

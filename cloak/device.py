@@ -133,8 +133,8 @@ def map_large_blocks(threshold: int = LOW_MEMORY_BLOCK) -> bool:
     longer fit the room freed between them, so the heap grows past them, photo after photo.
     Blocks of their own mapping go back to the OS when freed and never split the heap; smaller
     freed blocks stay in the heap as before. The price is fresh pages for every large block:
-    run with transparent huge pages (:func:`restart_with_huge_pages`) they cost about a quarter
-    more time per photo in fp32, with 4 KiB pages much more. Process-wide, for entry points only
+    run with transparent huge pages (:func:`restart_with_huge_pages`) a photo took 1.2-1.3x
+    the time in fp32 here, with 4 KiB pages 1.7x. Process-wide, for entry points only
     (:func:`configure_process`). Returns whether the setting took effect (False off glibc).
     """
     libc = _libc()

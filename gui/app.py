@@ -35,7 +35,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--low-memory",
         action="store_true",
-        help="up to about a quarter less memory for up to about a quarter more time, the same "
+        help="up to about a quarter less memory for up to about 30%% more time, the same "
         "protected photos (CPUs without bf16, Linux; also CLOAK_LOW_MEMORY=1)",
     )
     ap.add_argument(

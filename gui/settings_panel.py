@@ -94,7 +94,7 @@ class SettingsPanel(QWidget):
         self.low_memory = QCheckBox("Use less memory (slower)")
         self.low_memory.setToolTip(
             "For computers with little free memory. On a CPU without bf16, protecting then "
-            "needs up to about a quarter less memory and takes up to about a quarter longer; "
+            "needs up to about a quarter less memory and takes up to about 30 % longer; "
             "the protected photos are the same."
         )
         self.low_memory_note = QLabel("Takes effect the next time Cloak starts.")
