@@ -127,8 +127,8 @@ def run(
                 if s.size == attackers[0]:
                     row[f"{key}_damage_{s.scenario}"] = s.damage_db
                     row[f"{key}_shift_{s.scenario}"] = s.latent_shift
-                if key == "t" and s.scenario == "direct":
-                    row[f"t_damage_direct_{s.size}"] = s.damage_db
+                if key == "t":
+                    row[f"t_damage_{s.scenario}_{s.size}"] = s.damage_db
             row["t_damage_weakest"] = min(row[f"t_damage_direct_{z}"] for z in attackers)
             rows.append(row)
             print(format_row(row), flush=True)

@@ -104,3 +104,26 @@ def test_app_memory_session_reports_each_photo(models_dir):
     assert len(rows) == 2
     peak = re.search(r"peak \(VmHWM\) (\d+) MB", out.stdout)
     assert peak is not None and 300 < int(peak.group(1)) < 4000
+
+
+@pytest.mark.real
+def test_sweep_keeps_every_scenario_at_every_attacker_size(models_dir, tmp_path, capsys):
+    """benchmarks/sweep.py on a small real photo: each variant's row holds the damage of every
+    re-post scenario at every attacker size, and its weakest size is the lowest direct one."""
+    from benchmarks.sweep import SCENARIOS, attacker_sizes
+    from benchmarks.sweep import main as sweep
+
+    out = tmp_path / "sweep.json"
+    argv = ["one={}", 'small={"transforms": {"window_px": 4096}}', "--photos", "astronaut.png"]
+    argv += ["--size", "160", "--attacker", "128,96", "--models-dir", str(models_dir)]
+    assert sweep([*argv, "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["variant"] for r in rows] == ["one", "small"]
+    for row in rows:
+        assert attacker_sizes(row) == [128, 96]
+        for scenario in SCENARIOS:
+            for size in (128, 96):
+                assert math.isfinite(row[f"t_damage_{scenario}_{size}"])
+            assert row[f"t_damage_{scenario}"] == row[f"t_damage_{scenario}_128"]
+        assert row["t_damage_weakest"] == min(row["t_damage_direct_128"], row["t_damage_direct_96"])
+    assert "| small | astronaut.png |" in capsys.readouterr().out
