@@ -394,8 +394,11 @@ def cli_protect_args(
     precision: str,
     models_dir: str,
     overrides: dict[str, Any],
+    low_memory: bool = False,
 ) -> list[str]:
-    """``cloak protect`` arguments for the same job the in-process case runs."""
+    """``cloak protect`` arguments for the same job the in-process case runs, in the memory mode
+    named (``--no-low-memory`` otherwise, so a machine short of memory does not switch
+    by itself)."""
     args = [
         "protect",
         *map(str, photos),
@@ -414,6 +417,7 @@ def cli_protect_args(
         precision,
         "--overwrite",
         "-q",
+        "--low-memory" if low_memory else "--no-low-memory",
     ]
     if "steps" in overrides:
         args += ["--steps", str(overrides["steps"])]
@@ -455,9 +459,9 @@ def run_cli_batch(
     if quick:
         overrides.update({"steps": steps or 2, "work_size": 96})
     out_dir = folder / f"cli_batch_out_{precision}_{memory}"
-    cli_args = cli_protect_args([src_dir], out_dir, "standard", precision, models_dir, overrides)
-    if memory == "low":
-        cli_args.append("--low-memory")
+    cli_args = cli_protect_args(
+        [src_dir], out_dir, "standard", precision, models_dir, overrides, memory == "low"
+    )
     res = run_cli(cli_args, threads)
     written = sorted(out_dir.glob("*"))
     if len(written) != n:

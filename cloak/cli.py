@@ -16,7 +16,13 @@ from typing import Any
 
 from cloak import __version__
 from cloak.config import PRESETS, ProtectConfig, TransformConfig, preset
-from cloak.device import configure_process, low_memory_asked, restart_with_huge_pages
+from cloak.device import (
+    LOW_MEMORY_AUTO_BELOW,
+    LOW_MEMORY_ENV,
+    choose_low_memory,
+    configure_process,
+    restart_with_huge_pages,
+)
 from cloak.ensemble import load_encoders
 from cloak.errors import CloakError
 from cloak.formats import OUTPUT_CHOICES
@@ -40,9 +46,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: one per core)")
     p.add_argument(
         "--low-memory",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="up to about a quarter less memory for up to about 30%% more time, the same "
-        "protected photos (CPUs without bf16, Linux; also CLOAK_LOW_MEMORY=1)",
+        "protected photos (CPUs without bf16, Linux; also CLOAK_LOW_MEMORY=1). On by itself "
+        "when less than 3 GB of memory is free; --no-low-memory (or CLOAK_LOW_MEMORY=0) keeps "
+        "the faster mode",
     )
 
 
@@ -533,10 +542,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     warnings.filterwarnings("ignore", category=UserWarning, module="kornia")
     try:
-        low_memory = low_memory_asked(getattr(args, "low_memory", False))
-        if low_memory:
+        # Only the commands that run encoders switch by themselves when memory is short.
+        low_memory = choose_low_memory(
+            getattr(args, "low_memory", None),
+            auto=args.command in ("protect", "check", "evaluate"),
+        )
+        if low_memory.on:
             restart_with_huge_pages()
-        configure_process(getattr(args, "threads", None), low_memory=low_memory)
+        configure_process(getattr(args, "threads", None), low_memory=low_memory.on)
+        if low_memory.why == "short" and low_memory.free is not None:
+            print(
+                f"cloak: {low_memory.free / 1e9:.1f} GB of memory free, under "
+                f"{LOW_MEMORY_AUTO_BELOW / 1e9:.0f} GB: running in low-memory mode (up to about "
+                f"30 % slower on a CPU without bf16; --no-low-memory or {LOW_MEMORY_ENV}=0 "
+                "keeps the faster mode)",
+                file=sys.stderr,
+            )
         if args.command == "protect":
             return cmd_protect(args)
         if args.command == "check":

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -82,7 +83,14 @@ _M_MMAP_MAX = -4
 _MMAP_MAX_DEFAULT = 65536
 
 LOW_MEMORY_ENV = "CLOAK_LOW_MEMORY"
-"""Set to 1 to run ``cloak`` and ``cloak-gui`` in low-memory mode (as ``--low-memory`` does)."""
+"""Set to 1 to run ``cloak`` and ``cloak-gui`` in low-memory mode (as ``--low-memory`` does), to 0
+to keep the default mode even when memory is short (as ``--no-low-memory`` does)."""
+
+LOW_MEMORY_AUTO_BELOW = 3 * 10**9
+"""Free memory (bytes, the kernel's ``MemAvailable``) under which ``cloak`` and ``cloak-gui``
+start in low-memory mode unless told otherwise. The default mode's peak reached 2.46 GB over
+ten portraits in the app and 2.07 GB over a ``cloak protect`` batch (fp32, docs/PERFORMANCE.md);
+with less than 3 GB free it would push other programs, or itself, into swap."""
 
 LOW_MEMORY_BLOCK = 32 * 2**20
 """In low-memory mode, blocks of this size and more get mappings of their own (see
@@ -159,9 +167,59 @@ def low_memory_active() -> bool:
     return _process_low_memory
 
 
-def low_memory_asked(flag: bool = False) -> bool:
-    """Whether low-memory mode is asked for: by the flag, or by ``CLOAK_LOW_MEMORY=1``."""
-    return flag or os.environ.get(LOW_MEMORY_ENV, "").strip() == "1"
+def memory_available() -> int | None:
+    """Bytes the kernel says it can give without swapping (``MemAvailable``), or None where it
+    does not say (off Linux)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class LowMemoryChoice:
+    """Whether a program runs in low-memory mode, and why (see :func:`choose_low_memory`).
+
+    ``why``: ``"asked"`` (the command line or ``CLOAK_LOW_MEMORY``, on or off), ``"setting"``
+    (the app's saved choice), ``"short"`` (less than :data:`LOW_MEMORY_AUTO_BELOW` free; ``free``
+    says how much), or ``""`` (nothing asked: the default mode).
+    """
+
+    on: bool
+    why: str = ""
+    free: int | None = None
+
+
+def choose_low_memory(
+    flag: bool | None = None,
+    setting: bool = False,
+    auto: bool = True,
+    available: Callable[[], int | None] | None = None,
+) -> LowMemoryChoice:
+    """Low-memory mode or not, for an entry point, before :func:`configure_process`.
+
+    In order: the command line (``flag``: ``--low-memory`` True, ``--no-low-memory`` False,
+    neither None), then ``CLOAK_LOW_MEMORY`` (1 on, 0 off), then the app's saved ``setting``,
+    then, with ``auto`` and where the mode works (:func:`low_memory_supported`), on when less
+    than :data:`LOW_MEMORY_AUTO_BELOW` bytes are free (``available``, default
+    :func:`memory_available`).
+    """
+    if flag is not None:
+        return LowMemoryChoice(flag, "asked")
+    env = os.environ.get(LOW_MEMORY_ENV, "").strip()
+    if env in ("0", "1"):
+        return LowMemoryChoice(env == "1", "asked")
+    if setting:
+        return LowMemoryChoice(True, "setting")
+    if auto and low_memory_supported():
+        free = (available or memory_available)()
+        if free is not None and free < LOW_MEMORY_AUTO_BELOW:
+            return LowMemoryChoice(True, "short", free)
+    return LowMemoryChoice(False)
 
 
 def huge_pages_restart_env(

@@ -34,9 +34,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--steps", type=int, help="optimisation steps (fewer is faster and weaker)")
     ap.add_argument(
         "--low-memory",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="up to about a quarter less memory for up to about 30%% more time, the same "
-        "protected photos (CPUs without bf16, Linux; also CLOAK_LOW_MEMORY=1)",
+        "protected photos (CPUs without bf16, Linux; also CLOAK_LOW_MEMORY=1). On by itself "
+        "when less than 3 GB of memory is free; --no-low-memory (or CLOAK_LOW_MEMORY=0) keeps "
+        "the faster mode",
     )
     ap.add_argument(
         "--output-dir",
@@ -63,15 +66,16 @@ def _random_loader(names: Sequence[str]):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from cloak.device import configure_process, low_memory_asked, restart_with_huge_pages
+    from cloak.device import choose_low_memory, configure_process, restart_with_huge_pages
     from cloak.gui.state import low_memory_setting
 
     # A screenshot run leaves the person's settings alone, so it does not read them either.
-    forced = low_memory_asked(args.low_memory)
-    low_memory = forced or (not args.screenshot and low_memory_setting())
-    if low_memory:
+    low_memory = choose_low_memory(
+        args.low_memory, setting=not args.screenshot and low_memory_setting()
+    )
+    if low_memory.on:
         restart_with_huge_pages()
-    configure_process(low_memory=low_memory)
+    configure_process(low_memory=low_memory.on)
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -89,8 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = QSettings(str(Path(tmp.name) / "settings.ini"), QSettings.Format.IniFormat)
     loader = _random_loader if args.random_encoders else None
     win = MainWindow(settings, loader, args.models_dir, True if args.offline else None)
-    if forced:
-        win.settings_panel.set_low_memory_forced()
+    win.settings_panel.set_low_memory_choice(low_memory)
     if args.output_dir:
         win.settings.set_out_dir(Path(args.output_dir))
     elif tmp is not None:

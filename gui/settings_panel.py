@@ -24,7 +24,12 @@ from PySide6.QtWidgets import (
 )
 
 from cloak.config import PRESETS
-from cloak.device import low_memory_active, low_memory_supported
+from cloak.device import (
+    LOW_MEMORY_AUTO_BELOW,
+    LowMemoryChoice,
+    low_memory_active,
+    low_memory_supported,
+)
 from cloak.gui.state import SettingsModel, preset_note
 
 PRESET_TITLES = {**{k: k.capitalize() for k in PRESETS}, "custom": "Custom"}
@@ -46,7 +51,8 @@ class SettingsPanel(QWidget):
         self.model = model
         self._updating = False
         self._missing: list[str] = []
-        self._forced = False
+        # This run's memory mode when it was set from outside the box (None: by the box).
+        self._forced: bool | None = None
         self.preset = QComboBox()
         self.preset.setObjectName("preset")
         for key, title in PRESET_TITLES.items():
@@ -95,7 +101,8 @@ class SettingsPanel(QWidget):
         self.low_memory.setToolTip(
             "For computers with little free memory. On a CPU without bf16, protecting then "
             "needs up to about a quarter less memory and takes up to about 30 % longer; "
-            "the protected photos are the same."
+            "the protected photos are the same. Cloak turns it on by itself when less than "
+            f"{LOW_MEMORY_AUTO_BELOW / 1e9:.0f} GB of memory is free as it starts."
         )
         self.low_memory_note = QLabel("Takes effect the next time Cloak starts.")
         self.low_memory_note.setObjectName("low-memory-note")
@@ -180,11 +187,12 @@ class SettingsPanel(QWidget):
             self.strip_gps.setChecked(c.output.strip_gps)
             self.overwrite.setChecked(c.output.overwrite)
             self.out_dir.setText(str(m.out_dir) if m.out_dir else "")
-            self.low_memory.setChecked(m.low_memory or self._forced)
+            forced = self._forced is not None
+            self.low_memory.setChecked(self._forced if forced else m.low_memory)
             # The mode is chosen when the app starts: say so while the choice differs, or
             # that this run's mode was set from outside.
             self.low_memory_note.setVisible(
-                low_memory_supported() and (self._forced or m.low_memory != low_memory_active())
+                low_memory_supported() and (forced or m.low_memory != low_memory_active())
             )
         finally:
             self._updating = False
@@ -214,12 +222,30 @@ class SettingsPanel(QWidget):
             overwrite=self.overwrite.isChecked(),
         )
 
-    def set_low_memory_forced(self) -> None:
-        """This run was started in low-memory mode by ``--low-memory`` or
-        ``CLOAK_LOW_MEMORY=1``, whatever the box says: show it on, and not editable."""
-        self._forced = True
+    def set_low_memory_choice(self, choice: LowMemoryChoice) -> None:
+        """How this run's memory mode was chosen (:func:`cloak.device.choose_low_memory`).
+
+        Set from outside the box (the command line, ``CLOAK_LOW_MEMORY``, or little free
+        memory), the box shows this run's mode, not editable, and the note says why; chosen by
+        the box (saved or not), nothing changes.
+        """
+        if choice.why == "asked":
+            text = (
+                "On for this run (--low-memory or CLOAK_LOW_MEMORY=1)."
+                if choice.on
+                else "Off for this run (--no-low-memory or CLOAK_LOW_MEMORY=0)."
+            )
+        elif choice.why == "short" and choice.free is not None:
+            text = (
+                f"On for this run: {choice.free / 1e9:.1f} GB of memory was free when Cloak "
+                f"started, under the {LOW_MEMORY_AUTO_BELOW / 1e9:.0f} GB the faster mode may "
+                "need."
+            )
+        else:
+            return
+        self._forced = choice.on
         self.low_memory.setEnabled(False)
-        self.low_memory_note.setText("On for this run (--low-memory or CLOAK_LOW_MEMORY=1).")
+        self.low_memory_note.setText(text)
         self.refresh()
 
     def _low_memory_toggled(self, on: bool) -> None:

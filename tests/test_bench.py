@@ -73,6 +73,7 @@ def test_bench_quick_structure(models_dir, tmp_path, capsys):
     for b in data["cli_batches"]:
         assert b["photos"] == 2 and b["cli_wall_s"] > 0 and b["cli_peak_rss_mb"] > 100
         assert ("--low-memory" in b["cli_command"]) == (b["memory"] == "low")
+        assert ("--no-low-memory" in b["cli_command"]) == (b["memory"] == "default")
     batch = data["batch"]
     assert batch["photos"] == 3 and [e["after_photo"] for e in batch["eta"]] == [1, 2]
     printed = capsys.readouterr().out

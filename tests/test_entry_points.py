@@ -29,6 +29,8 @@ def _count_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int | None, bool
 
     monkeypatch.setattr("cloak.cli.configure_process", record)
     monkeypatch.delenv(cloak.device.LOW_MEMORY_ENV, raising=False)
+    # Plenty of memory free, whatever this machine has now (tests below set it short).
+    monkeypatch.setattr(cloak.device, "memory_available", lambda: 16 * 10**9)
     return calls
 
 
@@ -69,6 +71,75 @@ def test_cli_low_memory_restarts_once_then_configures(monkeypatch, tmp_path, how
     assert calls == [(None, True)]
 
 
+def test_choose_low_memory_in_order_flag_env_setting_free_memory(monkeypatch) -> None:
+    from cloak.device import LOW_MEMORY_AUTO_BELOW, LowMemoryChoice, choose_low_memory
+
+    monkeypatch.delenv(cloak.device.LOW_MEMORY_ENV, raising=False)
+    short = LOW_MEMORY_AUTO_BELOW - 1
+
+    def free(n: int | None):
+        return lambda: n
+
+    supported = cloak.device.low_memory_supported()
+    assert choose_low_memory(available=free(16 * 10**9)) == LowMemoryChoice(False)
+    assert choose_low_memory(available=free(None)) == LowMemoryChoice(False)
+    assert choose_low_memory(available=free(LOW_MEMORY_AUTO_BELOW)) == LowMemoryChoice(False)
+    expected = LowMemoryChoice(True, "short", short) if supported else LowMemoryChoice(False)
+    assert choose_low_memory(available=free(short)) == expected
+    # A command that loads no encoder never switches by itself.
+    assert choose_low_memory(auto=False, available=free(short)) == LowMemoryChoice(False)
+    assert choose_low_memory(setting=True, available=free(short)) == LowMemoryChoice(
+        True, "setting"
+    )
+    # The command line wins over everything; the environment over the saved setting.
+    assert choose_low_memory(False, setting=True, available=free(short)) == LowMemoryChoice(
+        False, "asked"
+    )
+    assert choose_low_memory(True, available=free(16 * 10**9)) == LowMemoryChoice(True, "asked")
+    monkeypatch.setenv(cloak.device.LOW_MEMORY_ENV, "0")
+    assert choose_low_memory(setting=True, available=free(short)) == LowMemoryChoice(False, "asked")
+    assert choose_low_memory(True) == LowMemoryChoice(True, "asked")
+    monkeypatch.setenv(cloak.device.LOW_MEMORY_ENV, "1")
+    assert choose_low_memory(available=free(16 * 10**9)) == LowMemoryChoice(True, "asked")
+    assert choose_low_memory(False) == LowMemoryChoice(False, "asked")
+    # Anything else in the variable is as if it were not set.
+    monkeypatch.setenv(cloak.device.LOW_MEMORY_ENV, "yes")
+    assert choose_low_memory(available=free(16 * 10**9)) == LowMemoryChoice(False)
+
+
+def test_memory_available_reads_the_kernels_figure() -> None:
+    free = cloak.device.memory_available()
+    if sys.platform.startswith("linux"):
+        assert free is not None and 0 < free < 2**50
+    else:
+        assert free is None
+
+
+def test_cli_turns_low_memory_on_when_memory_is_short_and_says_so(
+    monkeypatch, tmp_path, capsys
+) -> None:
+    from cloak.cli import main
+
+    calls = _count_calls(monkeypatch)
+    restarts: list[bool] = []
+    monkeypatch.setattr("cloak.cli.restart_with_huge_pages", lambda: restarts.append(True))
+    monkeypatch.setattr(cloak.device, "memory_available", lambda: 2_400_000_000)
+    missing = str(tmp_path / "none.png")
+    main(["protect", missing, "-q"])
+    if not cloak.device.low_memory_supported():
+        assert calls == [(None, False)] and restarts == []
+        return
+    assert calls == [(None, True)] and restarts == [True]
+    err = capsys.readouterr().err
+    assert "2.4 GB of memory free, under 3 GB: running in low-memory mode" in err
+    assert "--no-low-memory" in err
+    # Told to keep the faster mode; and a command that loads no encoder never switches.
+    main(["protect", missing, "-q", "--no-low-memory"])
+    main(["models", "list", "--models-dir", str(tmp_path), "--offline"])
+    assert calls[1:] == [(None, False), (None, False)] and restarts == [True]
+    assert "low-memory mode" not in capsys.readouterr().err
+
+
 def test_gui_entry_point_configures_the_process(monkeypatch) -> None:
     from cloak.gui import app
 
@@ -83,16 +154,23 @@ def test_gui_entry_point_configures_the_process(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize("screenshot", [False, True])
-def test_gui_starts_in_the_memory_mode_the_person_chose(monkeypatch, tmp_path, screenshot) -> None:
+@pytest.mark.parametrize("short", [False, True])
+def test_gui_starts_in_the_memory_mode_the_person_chose(
+    monkeypatch, tmp_path, screenshot, short
+) -> None:
     """The app's setting (saved by the Advanced panel) is read at start, before the process is
-    set up; a screenshot run leaves the person's settings alone."""
+    set up; a screenshot run leaves the person's settings alone. With little memory free the
+    app starts in low-memory mode whatever was saved."""
     from PySide6.QtCore import QSettings
 
     from cloak.gui import app
 
     # conftest points the app's settings at a temporary folder; the choice is saved there.
-    QSettings("Cloak", "Cloak").setValue("low_memory", True)
+    QSettings("Cloak", "Cloak").setValue("low_memory", not short)
     monkeypatch.delenv(cloak.device.LOW_MEMORY_ENV, raising=False)
+    free = 2 * 10**9 if short else 16 * 10**9
+    monkeypatch.setattr(cloak.device, "memory_available", lambda: free)
+    on = cloak.device.low_memory_supported() if short else not screenshot
     seen: list[tuple[str, bool]] = []
     monkeypatch.setattr(
         cloak.device, "restart_with_huge_pages", lambda: seen.append(("restart", True))
@@ -106,10 +184,10 @@ def test_gui_starts_in_the_memory_mode_the_person_chose(monkeypatch, tmp_path, s
     argv = ["--random-encoders"] + (["--screenshot", str(tmp_path / "s.png")] if screenshot else [])
     with pytest.raises(_Reached):
         app.main(argv)
-    if screenshot:
-        assert seen == [("configure", False)]
-    else:
+    if on:
         assert seen == [("restart", True), ("configure", True)]
+    else:
+        assert seen == [("configure", False)]
 
 
 def test_protect_leaves_the_process_alone(monkeypatch, tiny_encoder) -> None:

@@ -346,6 +346,7 @@ def test_low_memory_choice_persists_and_says_when_it_takes_effect(
     qtbot, qsettings, make_window
 ) -> None:
     import cloak.device
+    from cloak.device import LowMemoryChoice
     from cloak.gui.state import low_memory_setting
 
     win = make_window()
@@ -368,16 +369,33 @@ def test_low_memory_choice_persists_and_says_when_it_takes_effect(
     again.settings_panel.low_memory.setChecked(False)
     assert not low_memory_setting(qsettings)
 
+    # Chosen by the box (saved or not): nothing set from outside, the box stays editable.
+    panel = again.settings_panel
+    panel.set_low_memory_choice(LowMemoryChoice(True, "setting"))
+    assert panel.low_memory.isEnabled()
     # Started with --low-memory or CLOAK_LOW_MEMORY=1: on for this run, whatever was saved;
     # the app says so when the person opens Advanced later.
-    panel = again.settings_panel
-    panel.set_low_memory_forced()
+    panel.set_low_memory_choice(LowMemoryChoice(True, "asked"))
     again.show()
     panel.show_advanced(True)
     assert panel.low_memory.isChecked() and not panel.low_memory.isEnabled()
     assert panel.low_memory_note.isVisible() == cloak.device.low_memory_supported()
-    assert "On for this run" in panel.low_memory_note.text()
+    assert "On for this run (--low-memory" in panel.low_memory_note.text()
     assert not low_memory_setting(qsettings)
+    # On by itself with little memory free: the box says on and the note says how much was free.
+    panel.set_low_memory_choice(LowMemoryChoice(True, "short", 2_400_000_000))
+    assert panel.low_memory.isChecked() and not panel.low_memory.isEnabled()
+    assert "2.4 GB of memory was free" in panel.low_memory_note.text()
+    assert "under the 3 GB" in panel.low_memory_note.text()
+    again.close()
+
+    # Saved on, started with --no-low-memory: the box shows this run's mode, off.
+    qsettings.setValue("low_memory", True)
+    third = make_window()
+    third.settings_panel.set_low_memory_choice(LowMemoryChoice(False, "asked"))
+    assert not third.settings_panel.low_memory.isChecked()
+    assert "Off for this run" in third.settings_panel.low_memory_note.text()
+    assert low_memory_setting(qsettings)
 
 
 def test_settings_persist(qtbot, qsettings, tiny_encoder):
