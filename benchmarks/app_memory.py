@@ -106,7 +106,7 @@ def _session(a: argparse.Namespace, photos: list[Path], scratch: Path) -> int:
     os.environ["XDG_CACHE_HOME"] = str(scratch / "cache")
     from cloak.device import configure_process
 
-    configure_process(low_memory=a.low_memory)
+    configure_process(low_memory=a.low_memory, worker_threads=True)
     from PIL import Image
     from PySide6.QtCore import QSettings
 

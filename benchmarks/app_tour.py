@@ -62,7 +62,7 @@ def _tour(a: argparse.Namespace, names: list[str], scratch: Path) -> int:
 
     from cloak.device import configure_process
 
-    configure_process()
+    configure_process(worker_threads=True)
     from PySide6.QtCore import QSettings, Qt, QTimer
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication, QMessageBox, QWidget

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from cloak.device import configure_process
 
-    configure_process()
+    configure_process(worker_threads=True)
 
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication

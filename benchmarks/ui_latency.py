@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     # step faults its activations in afresh and the app's run takes several times as long.
     from cloak.device import configure_process
 
-    configure_process()
+    configure_process(worker_threads=True)
 
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication

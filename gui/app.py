@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if low_memory.on:
         restart_with_huge_pages()
-    configure_process(low_memory=low_memory.on)
+    configure_process(low_memory=low_memory.on, worker_threads=True)
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 

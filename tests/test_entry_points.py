@@ -145,7 +145,11 @@ def test_gui_entry_point_configures_the_process(monkeypatch) -> None:
 
     monkeypatch.setattr(cloak.device, "restart_with_huge_pages", lambda: None)
 
-    def stop(threads: int | None = None, low_memory: bool = False) -> None:
+    def stop(
+        threads: int | None = None, low_memory: bool = False, worker_threads: bool = False
+    ) -> None:
+        # The app protects on worker threads: it says so, for their malloc arena.
+        assert worker_threads
         raise _Reached
 
     monkeypatch.setattr(cloak.device, "configure_process", stop)
@@ -176,7 +180,9 @@ def test_gui_starts_in_the_memory_mode_the_person_chose(
         cloak.device, "restart_with_huge_pages", lambda: seen.append(("restart", True))
     )
 
-    def stop(threads: int | None = None, low_memory: bool = False) -> None:
+    def stop(
+        threads: int | None = None, low_memory: bool = False, worker_threads: bool = False
+    ) -> None:
         seen.append(("configure", low_memory))
         raise _Reached
 
@@ -199,6 +205,7 @@ def test_protect_leaves_the_process_alone(monkeypatch, tiny_encoder) -> None:
         for attr in (
             "keep_freed_memory",
             "map_large_blocks",
+            "share_one_arena",
             "restart_with_huge_pages",
             "set_threads",
             "configure_process",
@@ -280,3 +287,42 @@ def test_low_memory_mode_hands_large_blocks_back_and_maps_them_with_huge_pages()
         # with glibc's tunable, and the block's pages were huge ones.
         assert low["tunables"] == "glibc.malloc.hugetlb=1"
         assert int(low["huge"]) >= 32_768
+
+
+_ARENA_PROBE = """
+import ctypes, sys, threading
+from cloak.device import configure_process
+configure_process(low_memory=sys.argv[1] == "low", worker_threads=sys.argv[2] == "workers")
+import torch
+
+def work():
+    # What a protecting worker thread allocates: blocks of a step's sizes.
+    blocks = [torch.ones(4 * 2**20) for _ in range(4)]
+    del blocks
+
+t = threading.Thread(target=work)
+t.start()
+t.join()
+ctypes.CDLL("libc.so.6").malloc_stats()  # one "Arena N:" section per arena, on stderr
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+@pytest.mark.parametrize(
+    ("low", "workers", "shared"),
+    [("fast", "workers", True), ("fast", "main", False), ("low", "workers", False)],
+)
+def test_the_apps_worker_threads_share_the_main_arena_in_the_default_mode(
+    low, workers, shared
+) -> None:
+    """configure_process(worker_threads=True), as the app calls it: in the default mode a
+    worker thread allocates from the main thread's arena instead of one of its own; not in
+    low-memory mode (measured slower and larger there), nor for the CLI."""
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-c", _ARENA_PROBE, low, workers], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    # The worker thread (and any other that allocated) has an arena of its own unless shared.
+    assert (out.stderr.count("Arena ") == 1) == shared, out.stderr
