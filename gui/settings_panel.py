@@ -187,12 +187,12 @@ class SettingsPanel(QWidget):
             self.strip_gps.setChecked(c.output.strip_gps)
             self.overwrite.setChecked(c.output.overwrite)
             self.out_dir.setText(str(m.out_dir) if m.out_dir else "")
-            forced = self._forced is not None
-            self.low_memory.setChecked(self._forced if forced else m.low_memory)
+            self.low_memory.setChecked(m.low_memory if self._forced is None else self._forced)
             # The mode is chosen when the app starts: say so while the choice differs, or
             # that this run's mode was set from outside.
             self.low_memory_note.setVisible(
-                low_memory_supported() and (forced or m.low_memory != low_memory_active())
+                low_memory_supported()
+                and (self._forced is not None or m.low_memory != low_memory_active())
             )
         finally:
             self._updating = False
