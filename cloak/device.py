@@ -91,7 +91,7 @@ LOW_MEMORY_AUTO_BELOW = 3 * 10**9
 """Free memory (bytes, the kernel's ``MemAvailable``) under which ``cloak`` and ``cloak-gui``
 start in low-memory mode unless told otherwise. The default mode's peak reached 2.48 GB over
 ten portraits in the app and 2.07 GB over a ``cloak protect`` batch (fp32, docs/PERFORMANCE.md);
-with less than 3 GB free it would push other programs, or itself, into swap."""
+with less than 3 GB free it could push other programs, or itself, into swap or out of memory."""
 
 LOW_MEMORY_BLOCK = 32 * 2**20
 """In low-memory mode, blocks of this size and more get mappings of their own (see
