@@ -19,6 +19,7 @@ from cloak.config import PRESETS, ProtectConfig, TransformConfig, preset
 from cloak.device import (
     LOW_MEMORY_AUTO_BELOW,
     LOW_MEMORY_ENV,
+    add_low_memory_option,
     choose_low_memory,
     configure_process,
     restart_with_huge_pages,
@@ -44,15 +45,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda or mps")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: one per core)")
-    p.add_argument(
-        "--low-memory",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="up to about a quarter less memory for up to about 30%% more time, the same "
-        "protected photos (CPUs without bf16, Linux; also CLOAK_LOW_MEMORY=1). On by itself "
-        "when less than 3 GB of memory is free; --no-low-memory (or CLOAK_LOW_MEMORY=0) keeps "
-        "the faster mode",
-    )
+    add_low_memory_option(p)
 
 
 def _size_list(text: str) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import functools
@@ -221,6 +222,20 @@ def choose_low_memory(
         if free is not None and free < LOW_MEMORY_AUTO_BELOW:
             return LowMemoryChoice(True, "short", free)
     return LowMemoryChoice(False)
+
+
+def add_low_memory_option(parser: argparse.ArgumentParser) -> None:
+    """``--low-memory`` / ``--no-low-memory`` on an entry point's parser; its value (None when
+    neither is given) is :func:`choose_low_memory`'s ``flag``."""
+    parser.add_argument(
+        "--low-memory",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="up to about a quarter less memory for up to about 30%% more time, the same "
+        f"protected photos (CPUs without bf16, Linux; also {LOW_MEMORY_ENV}=1). On by itself "
+        f"when less than {LOW_MEMORY_AUTO_BELOW / 1e9:.0f} GB of memory is free; "
+        f"--no-low-memory (or {LOW_MEMORY_ENV}=0) keeps the faster mode",
+    )
 
 
 def huge_pages_restart_env(

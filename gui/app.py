@@ -18,6 +18,8 @@ SCREENSHOT_TIMEOUT_MS = 15 * 60 * 1000
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    from cloak.device import add_low_memory_option
+
     ap = argparse.ArgumentParser(
         prog="cloak-gui", description="Protect photos from AI undress and editing tools."
     )
@@ -32,15 +34,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--offline", action="store_true", help="never download weights")
     ap.add_argument("--encoders", help="comma-separated encoders to attack (see `cloak models`)")
     ap.add_argument("--steps", type=int, help="optimisation steps (fewer is faster and weaker)")
-    ap.add_argument(
-        "--low-memory",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="up to about a quarter less memory for up to about 30%% more time, the same "
-        "protected photos (CPUs without bf16, Linux; also CLOAK_LOW_MEMORY=1). On by itself "
-        "when less than 3 GB of memory is free; --no-low-memory (or CLOAK_LOW_MEMORY=0) keeps "
-        "the faster mode",
-    )
+    add_low_memory_option(ap)
     ap.add_argument(
         "--output-dir",
         metavar="DIR",
